@@ -1,0 +1,190 @@
+"""Event bus. `publish` is synchronous and thread-safe (called after commit from worker threads);
+subscribers are asyncio consumers (WebSockets) in the server's event loop.
+
+Topics are strings such as "inbox:1" (a workspace's inbox) or "ticket:42".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+
+class EventBus(Protocol):
+    def publish(self, topic: str, event: dict[str, Any]) -> None: ...
+
+    def subscribe(self, *topics: str) -> Subscription: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Subscription:
+    """An async iterator of events for some topics; `close()` (or leaving `async with`) ends it."""
+
+    def __init__(self, hub: _LocalHub, topics: tuple[str, ...], maxsize: int = 1000) -> None:
+        self._hub = hub
+        self.topics = topics
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=maxsize)
+        self.loop = asyncio.get_running_loop()
+        hub.add(self)
+
+    def deliver(self, event: dict[str, Any]) -> None:  # runs in the subscriber's loop
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:  # a stuck consumer loses live events, never blocks others
+            log.warning("subscription queue full; dropping event for %s", self.topics)
+
+    async def get(self, timeout: float | None = None) -> dict[str, Any]:
+        if timeout is None:
+            return await self.queue.get()
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
+    def close(self) -> None:
+        self._hub.remove(self)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            yield await self.queue.get()
+
+
+class _LocalHub:
+    """Subscribers of this process, by topic. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: dict[str, set[Subscription]] = {}
+
+    def add(self, sub: Subscription) -> None:
+        with self._lock:
+            for t in sub.topics:
+                self._subs.setdefault(t, set()).add(sub)
+
+    def remove(self, sub: Subscription) -> None:
+        with self._lock:
+            for t in sub.topics:
+                s = self._subs.get(t)
+                if s:
+                    s.discard(sub)
+                    if not s:
+                        del self._subs[t]
+
+    def dispatch(self, topic: str, event: dict[str, Any]) -> None:
+        with self._lock:
+            subs = list(self._subs.get(topic, ()))
+        for sub in subs:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is sub.loop:
+                sub.deliver(event)
+            elif not sub.loop.is_closed():
+                sub.loop.call_soon_threadsafe(sub.deliver, event)
+
+
+class InProcessBus:
+    """Embedded mode: events reach subscribers of this process only."""
+
+    def __init__(self) -> None:
+        self.hub = _LocalHub()
+
+    def publish(self, topic: str, event: dict[str, Any]) -> None:
+        self.hub.dispatch(topic, event)
+
+    def subscribe(self, *topics: str) -> Subscription:
+        return Subscription(self.hub, topics)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+class RedisBus:
+    """Scale-out mode: every publish goes through Redis pub/sub, and each process's listener
+    dispatches to its local subscribers, so a socket on any process sees every event."""
+
+    PREFIX = "paydesk:"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.url = url
+        self.hub = _LocalHub()
+        self._sync = redis.Redis.from_url(url)
+        self._task: asyncio.Task[None] | None = None
+
+    def publish(self, topic: str, event: dict[str, Any]) -> None:
+        try:
+            self._sync.publish(self.PREFIX + topic, orjson.dumps(event))
+        except Exception:  # Redis down: live updates degrade, writes already committed
+            log.exception("redis publish failed")
+
+    def subscribe(self, *topics: str) -> Subscription:
+        return Subscription(self.hub, topics)
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(self._listen(ready))
+        await asyncio.wait_for(ready.wait(), 10)
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        import redis.asyncio as aioredis
+
+        while True:
+            client = aioredis.Redis.from_url(self.url)
+            try:
+                pubsub = client.pubsub()
+                await pubsub.psubscribe(self.PREFIX + "*")
+                ready.set()
+                async for msg in pubsub.listen():
+                    if msg.get("type") != "pmessage":
+                        continue
+                    topic = msg["channel"].decode()[len(self.PREFIX) :]
+                    try:
+                        event = orjson.loads(msg["data"])
+                    except orjson.JSONDecodeError:
+                        continue
+                    self.hub.dispatch(topic, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("redis listener failed; reconnecting")
+                ready.set()
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+
+def make_bus(redis_url: str | None) -> EventBus:
+    return RedisBus(redis_url) if redis_url else InProcessBus()

@@ -1,0 +1,208 @@
+"""Authentication: argon2id passwords with throttling, API tokens, web sessions, CSRF tokens.
+
+Secrets given to clients (tokens, session cookies, links) are random 256-bit values; only their
+SHA-256 is stored, so a database leak yields nothing usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from paydesk.domain.errors import InvalidInput, NotFound, RateLimited, Unauthenticated
+from paydesk.domain.permissions import Role
+from paydesk.services import audit
+from paydesk.services.actors import Actor, system_actor
+from paydesk.services.context import AppContext
+from paydesk.store.agents import Agent
+from paydesk.store.auth import ApiToken, WebSession
+from paydesk.store.base import utcnow
+from paydesk.store.workspace import QueueMember
+
+_hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+_DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 10:
+        raise InvalidInput("passwords need at least 10 characters", field="password")
+    return _hasher.hash(password)
+
+
+def sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def agent_actor(s: Session, agent: Agent) -> Actor:
+    queues = frozenset(s.scalars(select(QueueMember.queue_id).where(QueueMember.agent_id == agent.id)))
+    return Actor(kind="agent", id=agent.id, workspace_id=agent.workspace_id, role=agent.role,
+                 name=agent.name, queue_ids=queues)
+
+
+def authenticate(ctx: AppContext, email: str, password: str, *, workspace_id: int = 1) -> Agent:
+    """Check a staff login. Five failures lock the account for 15 minutes (audited); the same
+    error message for unknown user, wrong password and locked account."""
+    now = utcnow()
+    bad = Unauthenticated("wrong email or password")
+    with ctx.uow() as uow:
+        s = uow.session
+        agent = s.scalars(select(Agent).where(Agent.workspace_id == workspace_id,
+                                              Agent.email == email.strip().lower())).first()
+        if agent is None or not agent.active:
+            try:
+                _hasher.verify(_DUMMY_HASH, password)  # same cost as a real check
+            except VerificationError:
+                pass
+            raise bad
+        if agent.locked_until and agent.locked_until > now:
+            raise RateLimited("too many failed sign-ins; try again later")
+        try:
+            _hasher.verify(agent.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            agent.failed_logins += 1
+            actor = Actor(kind="agent", id=agent.id, workspace_id=workspace_id, role=agent.role,
+                          name=agent.name)
+            if agent.failed_logins >= MAX_FAILED_LOGINS:
+                agent.locked_until = now + LOCKOUT
+                agent.failed_logins = 0
+                audit.record(s, actor, "auth.locked", object_type="agent", object_id=agent.id)
+            else:
+                audit.record(s, actor, "auth.failed", object_type="agent", object_id=agent.id)
+            s.commit()
+            raise bad from None
+        agent.failed_logins = 0
+        agent.locked_until = None
+        if _hasher.check_needs_rehash(agent.password_hash):
+            agent.password_hash = _hasher.hash(password)
+        audit.record(s, agent_actor(s, agent), "auth.login", object_type="agent", object_id=agent.id)
+    return agent
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NewToken:
+    id: int
+    token: str
+
+
+def create_token(ctx: AppContext, role: str, name: str, *, workspace_id: int = 1) -> NewToken:
+    try:
+        Role(role)
+    except ValueError:
+        raise InvalidInput(f"unknown role {role!r}", field="role") from None
+    if not name.strip():
+        raise InvalidInput("a token needs a name", field="name")
+    raw = "pd_" + secrets.token_urlsafe(32)
+    with ctx.uow() as uow:
+        tok = ApiToken(workspace_id=workspace_id, name=name.strip()[:200], role=role,
+                       token_hash=sha256(raw), prefix=raw[:8])
+        uow.session.add(tok)
+        uow.session.flush()
+        audit.record(uow.session, system_actor(workspace_id), "token.created", object_type="token",
+                     object_id=tok.id, details={"role": role, "name": tok.name})
+        tid = tok.id
+    return NewToken(tid, raw)
+
+
+def revoke_token(ctx: AppContext, actor: Actor, token_id: int) -> None:
+    with ctx.uow() as uow:
+        tok = uow.session.get(ApiToken, token_id)
+        if tok is None or tok.workspace_id != actor.workspace_id:
+            raise NotFound(f"token {token_id} not found")
+        tok.revoked_at = utcnow()
+        audit.record(uow.session, actor, "token.revoked", object_type="token", object_id=token_id)
+
+
+def resolve_token(ctx: AppContext, raw: str) -> Actor:
+    """The actor of a bearer token; Unauthenticated when unknown or revoked."""
+    cache: dict[str, tuple[Actor, float]] = ctx.extras.setdefault("token_cache", {})
+    import time
+
+    digest = sha256(raw)
+    hit = cache.get(digest)
+    if hit and hit[1] > time.monotonic():
+        return hit[0]
+    with ctx.read() as s:
+        tok = s.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
+        if tok is None or tok.revoked_at is not None:
+            raise Unauthenticated("invalid or revoked API token")
+        actor = Actor(kind="token", id=tok.id, workspace_id=tok.workspace_id, role=tok.role,
+                      name=f"token:{tok.name}")
+    # a short cache keeps the hot path off the database; revocation takes effect within 5 s
+    cache[digest] = (actor, time.monotonic() + 5.0)
+    return actor
+
+
+# --- web sessions -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SessionInfo:
+    actor: Actor
+    csrf_token: str
+    session_id: str
+    mfa_pending: bool = False
+
+
+def create_session(
+    ctx: AppContext, *, agent_id: int | None = None, customer_id: int | None = None,
+    workspace_id: int = 1, replace: str | None = None, mfa_pending: bool = False,
+) -> str:
+    """A new session; the cookie value is returned once. `replace` (the old cookie) is deleted:
+    the identifier always rotates on sign-in, which defeats session fixation."""
+    raw = secrets.token_urlsafe(32)
+    with ctx.uow() as uow:
+        s = uow.session
+        if replace:
+            s.execute(delete(WebSession).where(WebSession.id == sha256(replace)))
+        s.add(WebSession(
+            id=sha256(raw), workspace_id=workspace_id, agent_id=agent_id, customer_id=customer_id,
+            csrf_token=secrets.token_urlsafe(24),
+            expires_at=utcnow() + timedelta(seconds=ctx.settings.session_ttl_seconds),
+            mfa_pending=mfa_pending,
+        ))
+    return raw
+
+
+def resolve_session(ctx: AppContext, raw: str) -> SessionInfo | None:
+    if not raw or len(raw) > 100:
+        return None
+    with ctx.read() as s:
+        ws = s.get(WebSession, sha256(raw))
+        if ws is None or ws.expires_at <= utcnow():
+            return None
+        if ws.agent_id is not None:
+            agent = s.get(Agent, ws.agent_id)
+            if agent is None or not agent.active:
+                return None
+            actor = agent_actor(s, agent)
+        elif ws.customer_id is not None:
+            actor = Actor(kind="customer", id=ws.customer_id, workspace_id=ws.workspace_id,
+                          role="customer")
+        else:
+            return None
+        return SessionInfo(actor, ws.csrf_token, ws.id, ws.mfa_pending)
+
+
+def destroy_session(ctx: AppContext, raw: str) -> None:
+    with ctx.uow() as uow:
+        uow.session.execute(delete(WebSession).where(WebSession.id == sha256(raw)))
+
+
+def complete_mfa(ctx: AppContext, raw: str) -> None:
+    with ctx.uow() as uow:
+        uow.session.execute(update(WebSession).where(WebSession.id == sha256(raw)).values(mfa_pending=False))
+
+
+def csrf_ok(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected, given or "")

@@ -1,0 +1,47 @@
+"""Unit of work: one session, one transaction, side effects registered to fire after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+
+class UnitOfWork:
+    """`with uow:` commits on success, rolls back on error, then runs `on_commit` callbacks.
+
+    Callbacks (publishing events, queueing email, starting jobs) run only after the commit has
+    succeeded, so nothing outside the database ever sees data that was rolled back.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._after: list[Callable[[], Any]] = []
+
+    def on_commit(self, fn: Callable[[], Any]) -> None:
+        self._after.append(fn)
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.session.commit()
+            else:
+                self.session.rollback()
+        finally:
+            self.session.close()
+        if exc_type is None:
+            for fn in self._after:
+                try:
+                    fn()
+                except Exception:  # a failed notification must not undo a committed write
+                    log.exception("after-commit callback failed")

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2.0 models (a module per aggregate), engine setup, search queries."""

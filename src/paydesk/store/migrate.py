@@ -1,0 +1,31 @@
+"""Run Alembic migrations programmatically (serve, demo and tests all call `upgrade`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+from paydesk.store.db import normalize_url
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, engine: Engine | None = None) -> None:
+    """Bring the database to the newest revision of every branch (idempotent)."""
+    cfg = alembic_config(url)
+    if engine is not None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "heads")
+    else:
+        command.upgrade(cfg, "heads")

@@ -1,0 +1,116 @@
+"""Tickets and messages API. Routes are thin: parse, call one service, shape the answer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+
+from paydesk.domain.errors import InvalidInput
+from paydesk.domain.inbound import InboundAttachment, InboundMessage
+from paydesk.domain.tickets import Channel
+from paydesk.services import intake
+from paydesk.services.queries import TicketFilter, list_tickets, ticket_detail, ticket_summary
+from paydesk.services.tickets import add_agent_message, update_ticket
+from paydesk.store.tickets import Ticket
+from paydesk.web.deps import ApiActor, Ctx
+from paydesk.web.schemas import (
+    MessageCreate,
+    MessagePublic,
+    TicketCreate,
+    TicketCreated,
+    TicketList,
+    TicketPublic,
+    TicketUpdate,
+)
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid token"},
+    404: {"description": "no such ticket (or not yours)"},
+    409: {"description": "transition not allowed"},
+    413: {"description": "too large"},
+    422: {"description": "invalid input"},
+}
+
+
+@router.post("", status_code=201, response_model=TicketCreated, responses=ERRORS)
+def create_ticket(body: TicketCreate, ctx: Ctx, actor: ApiActor, response: Response) -> dict[str, Any]:
+    """Open a ticket (or, with an idempotency key seen before, return the same one with 200)."""
+    atts = []
+    for a in body.attachments:
+        try:
+            data = base64.b64decode(a.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"attachment {a.filename!r} is not valid base64", field="attachments") from None
+        atts.append(InboundAttachment(a.filename, a.content_type, data))
+    msg = InboundMessage(
+        channel=Channel(body.channel), subject=body.subject, body=body.body,
+        email=body.customer.email, phone=body.customer.phone, name=body.customer.name,
+        locale=body.customer.locale, platform_user_id=body.customer.platform_user_id,
+        idempotency_key=body.idempotency_key, category=body.category, priority=body.priority,
+        fields=dict(body.fields), attachments=atts,
+    )
+    result = intake.receive(ctx, msg, actor=actor)
+    if result.action == "duplicate":
+        response.status_code = 200
+    with ctx.read() as s:
+        t = s.get(Ticket, result.ticket_id)
+        assert t is not None
+        return {"id": t.id, "number": t.number, "status": t.status, "category": t.category,
+                "priority": t.priority, "queue_id": t.queue_id, "customer_id": t.customer_id,
+                "message_id": result.message_id, "created": result.action == "created"}
+
+
+@router.get("", response_model=TicketList, responses=ERRORS)
+def search_tickets(
+    ctx: Ctx,
+    actor: ApiActor,
+    status: str | None = Query(default=None, max_length=20),
+    queue: str | None = Query(default=None, max_length=64),
+    q: str | None = Query(default=None, max_length=500),
+    cursor: str | None = Query(default=None, max_length=100),
+    assignee_id: int | None = Query(default=None, ge=0, le=2**31 - 1),
+    customer_id: int | None = Query(default=None, ge=0, le=2**31 - 1),
+    category: str | None = Query(default=None, max_length=24),
+    tag: str | None = Query(default=None, max_length=40),
+    limit: int = Query(default=25, ge=1, le=100),
+) -> dict[str, Any]:
+    """Newest first. `q` searches subject and messages (Chinese-aware) or a ticket number."""
+    f = TicketFilter(status=status, queue=queue, q=q, cursor=cursor, assignee_id=assignee_id,
+                     customer_id=customer_id, category=category, tag=tag, limit=limit)
+    with ctx.read() as s:
+        rows, nxt = list_tickets(ctx, s, actor, f)
+        return {"tickets": [ticket_summary(t) for t in rows], "next_cursor": nxt}
+
+
+@router.get("/{ticket_id}", response_model=TicketPublic, responses=ERRORS)
+def get_ticket(ticket_id: int, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
+    return ticket_detail(ctx, actor, _id(ticket_id))
+
+
+@router.patch("/{ticket_id}", response_model=TicketPublic, responses=ERRORS)
+def patch_ticket(ticket_id: int, body: TicketUpdate, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
+    """Change status (allowed transitions only), priority, category, assignee, queue, tags."""
+    update_ticket(ctx, actor, _id(ticket_id), body.model_dump(exclude_unset=True))
+    return ticket_detail(ctx, actor, ticket_id, record_view=False)
+
+
+@router.post("/{ticket_id}/messages", status_code=201, response_model=MessagePublic, responses=ERRORS)
+def post_message(ticket_id: int, body: MessageCreate, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
+    """A public reply to the customer, or an internal note (`internal: true`)."""
+    m = add_agent_message(ctx, actor, _id(ticket_id), body.body, internal=body.internal)
+    return {"id": m.id, "author_type": m.author_type, "author_name": actor.name, "channel": m.channel,
+            "body": m.body, "internal": m.internal, "created_at": m.created_at,
+            "findings": m.findings, "delivery_status": m.delivery_status, "attachments": []}
+
+
+def _id(ticket_id: int) -> int:
+    if not 0 < ticket_id < 2**31 - 1:
+        raise InvalidInput("ticket id out of range", field="ticket_id")
+    return ticket_id
+
+

@@ -1,0 +1,100 @@
+"""create_app(settings): the whole web application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from paydesk.services.context import AppContext, build_context
+from paydesk.settings import Settings, get_settings
+from paydesk.web import errors, middleware
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:
+    settings = settings or (ctx.settings if ctx else get_settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        c: AppContext = app.state.ctx
+        await c.bus.start()
+        tasks = [asyncio.create_task(_background(c))]
+        for starter in c.extras.get("background", []):
+            tasks.append(asyncio.create_task(starter(c)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await c.bus.stop()
+
+    app = FastAPI(
+        title="paydesk",
+        version="0.1.0",
+        description="TOPAY customer-service desk: tickets, channels, knowledge base, assistant.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx or build_context(settings)
+    errors.install_error_handlers(app)
+
+    from paydesk.web.api import tickets as api_tickets
+    from paydesk.web.pages import agent as agent_pages
+    from paydesk.web.pages import portal as portal_pages
+    from paydesk.web import ws
+
+    for router in [api_tickets.router, *app.state.ctx.extras.get("api_routers", [])]:
+        app.include_router(router, prefix="/api/v1")
+    app.include_router(agent_pages.router)
+    app.include_router(ws.router)
+    for router in app.state.ctx.extras.get("page_routers", []):
+        app.include_router(router)
+    app.include_router(portal_pages.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> JSONResponse:
+        try:
+            with app.state.ctx.read() as s:
+                s.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+            return JSONResponse({"status": "error", "database": str(type(exc).__name__)}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(middleware.Metrics)
+    app.add_middleware(middleware.BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(middleware.SecurityHeaders, hsts=settings.secure_cookies)
+    return app
+
+
+async def _background(ctx: AppContext) -> None:
+    """Periodic housekeeping of this process: seal the audit chain."""
+    from paydesk.services.audit import seal_chain
+
+    def seal() -> None:
+        with ctx.uow() as uow:
+            seal_chain(uow.session)
+
+    while True:
+        await asyncio.sleep(2.0)
+        try:
+            await asyncio.to_thread(seal)
+        except Exception:
+            log.exception("audit sealing failed")

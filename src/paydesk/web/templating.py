@@ -1,0 +1,49 @@
+"""Jinja2 rendering with autoescape everywhere, the locale's texts and the CSRF token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from paydesk.web.i18n import negotiate, t
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+env = Environment(
+    loader=FileSystemLoader(str(TEMPLATES)),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _local_time(value: datetime | None, tz: str = "Asia/Shanghai") -> str:
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+env.filters["localtime"] = _local_time
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    locale = context.pop("locale", None) or negotiate(request)
+    context.setdefault("csrf_token", getattr(request.state, "csrf_token", ""))
+    html = env.get_template(template).render(
+        request=request, locale=locale, t=lambda key, **kw: t(locale, key, **kw), **context
+    )
+    resp = HTMLResponse(html, status_code=status_code)
+    if request.query_params.get("lang") in ("en", "zh-CN"):
+        resp.set_cookie("pd_lang", request.query_params["lang"], max_age=365 * 86400,
+                        samesite="lax", httponly=True)
+    return resp
+
+
+def render_error(request: Request, status: int, message: str) -> HTMLResponse:
+    return render(request, "error.html", status_code=status, status=status, message=message)
