@@ -54,9 +54,8 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=8)
 def _file_secret(data_dir: Path) -> str:
-    import secrets
-
     import os
+    import secrets
     import time
 
     data_dir.mkdir(parents=True, exist_ok=True)

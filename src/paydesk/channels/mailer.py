@@ -29,7 +29,9 @@ class SmtpEmailSender:
         self.starttls, self.timeout = starttls, timeout
 
     def send(self, message: EmailMessage) -> None:
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout, local_hostname="paydesk") as s:
+        with smtplib.SMTP(
+            self.host, self.port, timeout=self.timeout, local_hostname="paydesk"
+        ) as s:
             if self.starttls:
                 s.starttls()
             if self.username:

@@ -38,10 +38,21 @@ def _run(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
-    uvicorn.run("paydesk.web.asgi:app", host=host, port=port, workers=workers,
-                log_level=settings.log_level, loop="uvloop", http="httptools",
-                access_log=False, proxy_headers=True, ws_max_size=1_048_576)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    uvicorn.run(
+        "paydesk.web.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        proxy_headers=True,
+        ws_max_size=1_048_576,
+    )
 
 
 @app.command()
@@ -65,7 +76,9 @@ def demo(
     for login in info["logins"]:
         typer.echo(f"  login {login['role']:<10} {login['email']}  password: {login['password']}")
     typer.echo(f"  API token (admin): {info['token']}")
-    typer.echo(f"  sign-in links of the portal are written to {ctx.settings.data_dir / 'mail-outbox'}")
+    typer.echo(
+        f"  sign-in links of the portal are written to {ctx.settings.data_dir / 'mail-outbox'}"
+    )
     typer.echo("")
     if not seed_only:
         _run(host, port, 1)
@@ -111,8 +124,7 @@ def migrate() -> None:
 
 
 # Capability command groups register here: (module, attribute, name).
-SUBCOMMANDS: list[tuple[str, str, str]] = [
-]
+SUBCOMMANDS: list[tuple[str, str, str]] = []
 
 
 def _load_subcommands() -> None:
@@ -129,5 +141,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-

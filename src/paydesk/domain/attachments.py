@@ -20,14 +20,42 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x7fELF", "application/x-executable"),
 )
 
-ALLOWED_TYPES = frozenset({
-    "application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain",
-    "text/csv", "message/rfc822", "application/zip", "application/octet-stream",
-})
-BLOCKED_EXTENSIONS = frozenset({
-    "exe", "bat", "cmd", "com", "scr", "js", "vbs", "msi", "ps1", "jar", "sh", "dll", "html",
-    "htm", "svg", "xhtml", "hta", "lnk",
-})
+ALLOWED_TYPES = frozenset(
+    {
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "text/plain",
+        "text/csv",
+        "message/rfc822",
+        "application/zip",
+        "application/octet-stream",
+    }
+)
+BLOCKED_EXTENSIONS = frozenset(
+    {
+        "exe",
+        "bat",
+        "cmd",
+        "com",
+        "scr",
+        "js",
+        "vbs",
+        "msi",
+        "ps1",
+        "jar",
+        "sh",
+        "dll",
+        "html",
+        "htm",
+        "svg",
+        "xhtml",
+        "hta",
+        "lnk",
+    }
+)
 
 
 def sniff_type(data: bytes, declared: str = "") -> str:
@@ -39,7 +67,12 @@ def sniff_type(data: bytes, declared: str = "") -> str:
                 break
             return ctype
     lowered = data[:512].lower()
-    if b"<html" in lowered or b"<script" in lowered or b"<svg" in lowered or b"<!doctype" in lowered:
+    if (
+        b"<html" in lowered
+        or b"<script" in lowered
+        or b"<svg" in lowered
+        or b"<!doctype" in lowered
+    ):
         return "text/html"
     if declared == "message/rfc822":
         return declared
@@ -63,15 +96,17 @@ def safe_filename(name: str, default: str = "attachment") -> str:
     name = name.lstrip(".") or default
     if len(name) > 120:
         stem, dot, ext = name.rpartition(".")
-        name = (stem[: 110] + "." + ext[:9]) if dot and len(ext) < 10 else name[:120]
+        name = (stem[:110] + "." + ext[:9]) if dot and len(ext) < 10 else name[:120]
     return name
 
 
 def check_attachment(filename: str, data: bytes, declared: str, max_bytes: int) -> tuple[str, str]:
     """(safe filename, sniffed content type); raises TooLarge / InvalidInput."""
     if len(data) > max_bytes:
-        raise TooLarge(f"attachment {safe_filename(filename)!r} is larger than {max_bytes} bytes",
-                       field="attachments")
+        raise TooLarge(
+            f"attachment {safe_filename(filename)!r} is larger than {max_bytes} bytes",
+            field="attachments",
+        )
     name = safe_filename(filename)
     ext = name.rpartition(".")[2].lower() if "." in name else ""
     ctype = sniff_type(data, declared)

@@ -28,8 +28,14 @@ _ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.AGENT: frozenset({Perm.TICKET_WRITE}),
     Role.TECHNICAL: frozenset({Perm.TICKET_WRITE}),
     Role.SUPERVISOR: frozenset(
-        {Perm.TICKET_READ_ALL, Perm.TICKET_WRITE, Perm.CUSTOMER_MERGE, Perm.RAW_SOURCE_READ,
-         Perm.KB_WRITE, Perm.REFUND_APPROVE}
+        {
+            Perm.TICKET_READ_ALL,
+            Perm.TICKET_WRITE,
+            Perm.CUSTOMER_MERGE,
+            Perm.RAW_SOURCE_READ,
+            Perm.KB_WRITE,
+            Perm.REFUND_APPROVE,
+        }
     ),
     Role.ADMIN: frozenset(Perm),
     Role.AUDITOR: frozenset({Perm.TICKET_READ_ALL, Perm.AUDIT_READ}),

@@ -31,7 +31,9 @@ def visible_tickets(actor: Actor, stmt: Select[tuple[Ticket]]) -> Select[tuple[T
     return stmt.where(false())
 
 
-def access_ticket(session: Session, actor: Actor, ticket_id: int, *, for_update: bool = False) -> Ticket:
+def access_ticket(
+    session: Session, actor: Actor, ticket_id: int, *, for_update: bool = False
+) -> Ticket:
     stmt = visible_tickets(actor, select(Ticket).where(Ticket.id == ticket_id))
     if for_update and session.bind is not None and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
@@ -42,7 +44,9 @@ def access_ticket(session: Session, actor: Actor, ticket_id: int, *, for_update:
 
 
 def access_ticket_by_number(session: Session, actor: Actor, number: int) -> Ticket:
-    ticket = session.scalars(visible_tickets(actor, select(Ticket).where(Ticket.number == number))).first()
+    ticket = session.scalars(
+        visible_tickets(actor, select(Ticket).where(Ticket.number == number))
+    ).first()
     if ticket is None:
         raise NotFound(f"ticket #{number} not found")
     return ticket

@@ -57,7 +57,9 @@ def event_digest(prev_hash: str, ev: AuditEvent) -> str:
         "customer_id": ev.customer_id,
         "details": ev.details,
     }
-    return hashlib.sha256(prev_hash.encode() + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(
+        prev_hash.encode() + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
 
 
 def seal_chain(session: Session, batch: int = 5000) -> int:
@@ -85,7 +87,9 @@ def seal_chain(session: Session, batch: int = 5000) -> int:
 def verify_chain(session: Session) -> int | None:
     """Id of the first event whose hash does not match, or None when the sealed chain is intact."""
     prev = ""
-    for ev in session.scalars(select(AuditEvent).where(AuditEvent.hash != "").order_by(AuditEvent.id)):
+    for ev in session.scalars(
+        select(AuditEvent).where(AuditEvent.hash != "").order_by(AuditEvent.id)
+    ):
         if ev.prev_hash != prev or ev.hash != event_digest(prev, ev):
             return ev.id
         prev = ev.hash

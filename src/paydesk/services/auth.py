@@ -44,9 +44,17 @@ def sha256(value: str) -> str:
 
 
 def agent_actor(s: Session, agent: Agent) -> Actor:
-    queues = frozenset(s.scalars(select(QueueMember.queue_id).where(QueueMember.agent_id == agent.id)))
-    return Actor(kind="agent", id=agent.id, workspace_id=agent.workspace_id, role=agent.role,
-                 name=agent.name, queue_ids=queues)
+    queues = frozenset(
+        s.scalars(select(QueueMember.queue_id).where(QueueMember.agent_id == agent.id))
+    )
+    return Actor(
+        kind="agent",
+        id=agent.id,
+        workspace_id=agent.workspace_id,
+        role=agent.role,
+        name=agent.name,
+        queue_ids=queues,
+    )
 
 
 def authenticate(ctx: AppContext, email: str, password: str, *, workspace_id: int = 1) -> Agent:
@@ -56,8 +64,11 @@ def authenticate(ctx: AppContext, email: str, password: str, *, workspace_id: in
     bad = Unauthenticated("wrong email or password")
     with ctx.uow() as uow:
         s = uow.session
-        agent = s.scalars(select(Agent).where(Agent.workspace_id == workspace_id,
-                                              Agent.email == email.strip().lower())).first()
+        agent = s.scalars(
+            select(Agent).where(
+                Agent.workspace_id == workspace_id, Agent.email == email.strip().lower()
+            )
+        ).first()
         if agent is None or not agent.active:
             try:
                 _hasher.verify(_DUMMY_HASH, password)  # same cost as a real check
@@ -70,8 +81,13 @@ def authenticate(ctx: AppContext, email: str, password: str, *, workspace_id: in
             _hasher.verify(agent.password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             agent.failed_logins += 1
-            actor = Actor(kind="agent", id=agent.id, workspace_id=workspace_id, role=agent.role,
-                          name=agent.name)
+            actor = Actor(
+                kind="agent",
+                id=agent.id,
+                workspace_id=workspace_id,
+                role=agent.role,
+                name=agent.name,
+            )
             if agent.failed_logins >= MAX_FAILED_LOGINS:
                 agent.locked_until = now + LOCKOUT
                 agent.failed_logins = 0
@@ -84,11 +100,14 @@ def authenticate(ctx: AppContext, email: str, password: str, *, workspace_id: in
         agent.locked_until = None
         if _hasher.check_needs_rehash(agent.password_hash):
             agent.password_hash = _hasher.hash(password)
-        audit.record(s, agent_actor(s, agent), "auth.login", object_type="agent", object_id=agent.id)
+        audit.record(
+            s, agent_actor(s, agent), "auth.login", object_type="agent", object_id=agent.id
+        )
     return agent
 
 
 # --- API tokens ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class NewToken:
@@ -105,12 +124,23 @@ def create_token(ctx: AppContext, role: str, name: str, *, workspace_id: int = 1
         raise InvalidInput("a token needs a name", field="name")
     raw = "pd_" + secrets.token_urlsafe(32)
     with ctx.uow() as uow:
-        tok = ApiToken(workspace_id=workspace_id, name=name.strip()[:200], role=role,
-                       token_hash=sha256(raw), prefix=raw[:8])
+        tok = ApiToken(
+            workspace_id=workspace_id,
+            name=name.strip()[:200],
+            role=role,
+            token_hash=sha256(raw),
+            prefix=raw[:8],
+        )
         uow.session.add(tok)
         uow.session.flush()
-        audit.record(uow.session, system_actor(workspace_id), "token.created", object_type="token",
-                     object_id=tok.id, details={"role": role, "name": tok.name})
+        audit.record(
+            uow.session,
+            system_actor(workspace_id),
+            "token.created",
+            object_type="token",
+            object_id=tok.id,
+            details={"role": role, "name": tok.name},
+        )
         tid = tok.id
     return NewToken(tid, raw)
 
@@ -137,14 +167,20 @@ def resolve_token(ctx: AppContext, raw: str) -> Actor:
         tok = s.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
         if tok is None or tok.revoked_at is not None:
             raise Unauthenticated("invalid or revoked API token")
-        actor = Actor(kind="token", id=tok.id, workspace_id=tok.workspace_id, role=tok.role,
-                      name=f"token:{tok.name}")
+        actor = Actor(
+            kind="token",
+            id=tok.id,
+            workspace_id=tok.workspace_id,
+            role=tok.role,
+            name=f"token:{tok.name}",
+        )
     # a short cache keeps the hot path off the database; revocation takes effect within 5 s
     cache[digest] = (actor, time.monotonic() + 5.0)
     return actor
 
 
 # --- web sessions -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SessionInfo:
@@ -155,8 +191,13 @@ class SessionInfo:
 
 
 def create_session(
-    ctx: AppContext, *, agent_id: int | None = None, customer_id: int | None = None,
-    workspace_id: int = 1, replace: str | None = None, mfa_pending: bool = False,
+    ctx: AppContext,
+    *,
+    agent_id: int | None = None,
+    customer_id: int | None = None,
+    workspace_id: int = 1,
+    replace: str | None = None,
+    mfa_pending: bool = False,
 ) -> str:
     """A new session; the cookie value is returned once. `replace` (the old cookie) is deleted:
     the identifier always rotates on sign-in, which defeats session fixation."""
@@ -165,12 +206,17 @@ def create_session(
         s = uow.session
         if replace:
             s.execute(delete(WebSession).where(WebSession.id == sha256(replace)))
-        s.add(WebSession(
-            id=sha256(raw), workspace_id=workspace_id, agent_id=agent_id, customer_id=customer_id,
-            csrf_token=secrets.token_urlsafe(24),
-            expires_at=utcnow() + timedelta(seconds=ctx.settings.session_ttl_seconds),
-            mfa_pending=mfa_pending,
-        ))
+        s.add(
+            WebSession(
+                id=sha256(raw),
+                workspace_id=workspace_id,
+                agent_id=agent_id,
+                customer_id=customer_id,
+                csrf_token=secrets.token_urlsafe(24),
+                expires_at=utcnow() + timedelta(seconds=ctx.settings.session_ttl_seconds),
+                mfa_pending=mfa_pending,
+            )
+        )
     return raw
 
 
@@ -187,8 +233,9 @@ def resolve_session(ctx: AppContext, raw: str) -> SessionInfo | None:
                 return None
             actor = agent_actor(s, agent)
         elif ws.customer_id is not None:
-            actor = Actor(kind="customer", id=ws.customer_id, workspace_id=ws.workspace_id,
-                          role="customer")
+            actor = Actor(
+                kind="customer", id=ws.customer_id, workspace_id=ws.workspace_id, role="customer"
+            )
         else:
             return None
         return SessionInfo(actor, ws.csrf_token, ws.id, ws.mfa_pending)
@@ -201,7 +248,9 @@ def destroy_session(ctx: AppContext, raw: str) -> None:
 
 def complete_mfa(ctx: AppContext, raw: str) -> None:
     with ctx.uow() as uow:
-        uow.session.execute(update(WebSession).where(WebSession.id == sha256(raw)).values(mfa_pending=False))
+        uow.session.execute(
+            update(WebSession).where(WebSession.id == sha256(raw)).values(mfa_pending=False)
+        )
 
 
 def csrf_ok(expected: str, given: str | None) -> bool:

@@ -18,9 +18,9 @@ from paydesk.domain.classify import classify_category
 from paydesk.domain.redaction import Redactor, default_redactor
 from paydesk.domain.tickets import Category
 from paydesk.realtime.bus import EventBus, make_bus
+from paydesk.services.uow import UnitOfWork
 from paydesk.settings import Settings
 from paydesk.store.db import make_engine, make_sessionmaker
-from paydesk.services.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from paydesk.domain.inbound import InboundMessage
@@ -45,7 +45,8 @@ class AppContext:
     # — e.g. queue the outbound email; a hook may raise a DomainError to refuse the reply
     before_agent_message: list[Callable[[AppContext, str], None]] = field(default_factory=list)
     after_agent_message: list[Callable[[AppContext, UnitOfWork, Any, Any], None]] = field(
-        default_factory=list)
+        default_factory=list
+    )
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -97,5 +98,4 @@ def build_context(settings: Settings, *, engine: Engine | None = None) -> AppCon
 
 # Capabilities plug into the core here (redaction rules, intent classifier, email auto-ack...),
 # each a `def install(ctx: AppContext) -> None` named "module:function". One line per capability.
-PLUGINS: list[str] = [
-]
+PLUGINS: list[str] = []

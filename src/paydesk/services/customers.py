@@ -35,7 +35,9 @@ def identities_of(
     return out
 
 
-def find_customer(session: Session, workspace_id: int, kind: IdentityKind, value: str) -> Customer | None:
+def find_customer(
+    session: Session, workspace_id: int, kind: IdentityKind, value: str
+) -> Customer | None:
     ident = session.scalars(
         select(CustomerIdentity).where(
             CustomerIdentity.workspace_id == workspace_id,
@@ -57,8 +59,9 @@ def find_or_create_customer(
     """The customer owning the first known identity; the other identities are attached to them
     when free. A new customer when none is known. Caller owns the transaction."""
     if not idents:
-        raise InvalidInput("a customer needs an email, phone, platform user id or visitor id",
-                           field="customer")
+        raise InvalidInput(
+            "a customer needs an email, phone, platform user id or visitor id", field="customer"
+        )
     values = {(k.value, v) for k, v in idents}
     rows = session.execute(
         select(CustomerIdentity.kind, CustomerIdentity.value, CustomerIdentity.customer_id).where(
@@ -74,23 +77,31 @@ def find_or_create_customer(
             customer = session.get(Customer, cid)
             break
     if customer is None:
-        customer = Customer(workspace_id=workspace_id, name=(name or "").strip()[:200], locale=locale)
+        customer = Customer(
+            workspace_id=workspace_id, name=(name or "").strip()[:200], locale=locale
+        )
         session.add(customer)
         session.flush()
     elif name and not customer.name:
         customer.name = name.strip()[:200]
     for kind, value in idents:
         if (kind.value, value) not in known:
-            session.add(CustomerIdentity(workspace_id=workspace_id, customer_id=customer.id,
-                                         kind=kind.value, value=value))
+            session.add(
+                CustomerIdentity(
+                    workspace_id=workspace_id, customer_id=customer.id, kind=kind.value, value=value
+                )
+            )
     return customer
 
 
 def customer_identities(session: Session, customer_id: int) -> list[CustomerIdentity]:
-    return list(session.scalars(
-        select(CustomerIdentity).where(CustomerIdentity.customer_id == customer_id)
-        .order_by(CustomerIdentity.id)
-    ))
+    return list(
+        session.scalars(
+            select(CustomerIdentity)
+            .where(CustomerIdentity.customer_id == customer_id)
+            .order_by(CustomerIdentity.id)
+        )
+    )
 
 
 def merge_customers(ctx: AppContext, actor: Actor, source_id: int, target_id: int) -> Customer:
@@ -105,14 +116,29 @@ def merge_customers(ctx: AppContext, actor: Actor, source_id: int, target_id: in
         target = access_customer(s, actor, target_id)
         if source.merged_into_id or target.merged_into_id:
             raise Conflict("one of these customers was already merged")
-        s.execute(update(CustomerIdentity).where(CustomerIdentity.customer_id == source.id)
-                  .values(customer_id=target.id))
-        s.execute(update(Ticket).where(Ticket.customer_id == source.id).values(customer_id=target.id))
-        s.execute(update(Message).where(Message.author_customer_id == source.id)
-                  .values(author_customer_id=target.id))
+        s.execute(
+            update(CustomerIdentity)
+            .where(CustomerIdentity.customer_id == source.id)
+            .values(customer_id=target.id)
+        )
+        s.execute(
+            update(Ticket).where(Ticket.customer_id == source.id).values(customer_id=target.id)
+        )
+        s.execute(
+            update(Message)
+            .where(Message.author_customer_id == source.id)
+            .values(author_customer_id=target.id)
+        )
         source.merged_into_id = target.id
         if not target.name:
             target.name = source.name
-        audit.record(s, actor, "customer.merged", object_type="customer", object_id=target.id,
-                     customer_id=target.id, details={"source_id": source.id})
+        audit.record(
+            s,
+            actor,
+            "customer.merged",
+            object_type="customer",
+            object_id=target.id,
+            customer_id=target.id,
+            details={"source_id": source.id},
+        )
     return target

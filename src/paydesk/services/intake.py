@@ -53,9 +53,13 @@ class IntakeResult:
 def next_ticket_number(session: Session) -> int:
     if session.get_bind().dialect.name == "postgresql":
         return int(session.execute(text("SELECT nextval('ticket_number_seq')")).scalar_one())
-    return int(session.execute(text(
-        "UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value"
-    )).scalar_one())
+    return int(
+        session.execute(
+            text(
+                "UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value"
+            )
+        ).scalar_one()
+    )
 
 
 def queue_id_for(ctx: AppContext, session: Session, workspace_id: int, slug: str) -> int | None:
@@ -83,7 +87,9 @@ def redact_inbound(ctx: AppContext, msg: InboundMessage) -> tuple[Redacted, Reda
 
 def validate_inbound(ctx: AppContext, msg: InboundMessage) -> None:
     if len(msg.body.encode("utf-8", "surrogatepass")) > ctx.settings.max_body_bytes:
-        raise TooLarge(f"message body is larger than {ctx.settings.max_body_bytes} bytes", field="body")
+        raise TooLarge(
+            f"message body is larger than {ctx.settings.max_body_bytes} bytes", field="body"
+        )
     if not msg.body.strip() and not msg.attachments and not msg.subject.strip():
         raise InvalidInput("the message is empty", field="body")
     if msg.category is not None and msg.category not in Category.__members__.values():
@@ -106,8 +112,9 @@ def receive(ctx: AppContext, msg: InboundMessage, *, actor: Actor | None = None)
     # attachments are checked and written (content-addressed) before the transaction
     files = []
     for att in msg.attachments:
-        name, ctype = check_attachment(att.filename, att.data, att.content_type,
-                                       ctx.settings.max_attachment_bytes)
+        name, ctype = check_attachment(
+            att.filename, att.data, att.content_type, ctx.settings.max_attachment_bytes
+        )
         storage_key, digest = store_bytes(ctx.settings.data_dir, "attachments", att.data)
         files.append((name, ctype, len(att.data), digest, storage_key))
     try:
@@ -149,8 +156,11 @@ def _receive_tx(
     s = uow.session
     now = utcnow()
     ws = actor.workspace_id
-    locale = msg.locale if msg.locale in ("zh-CN", "en") else detect_locale(
-        f"{subject.text} {body.text}", ctx.settings.default_locale)
+    locale = (
+        msg.locale
+        if msg.locale in ("zh-CN", "en")
+        else detect_locale(f"{subject.text} {body.text}", ctx.settings.default_locale)
+    )
     customer = find_or_create_customer(s, ws, idents, name=msg.name, locale=locale)
 
     ticket: Ticket | None = None
@@ -162,13 +172,17 @@ def _receive_tx(
             ticket = None
     created = ticket is None
     if ticket is None:
-        ticket = _open_ticket(ctx, s, ws, msg, customer.id, locale, subject.text, body.text, key, now)
+        ticket = _open_ticket(
+            ctx, s, ws, msg, customer.id, locale, subject.text, body.text, key, now
+        )
     else:
         ticket.status = rules.status_after_customer_message(rules.Status(ticket.status)).value
         ticket.last_message_at = now
         ticket.updated_at = now
         if len(ticket.search_text) < SEARCH_TEXT_LIMIT:
-            ticket.search_text = (ticket.search_text + " " + search_text(body.text))[:SEARCH_TEXT_LIMIT]
+            ticket.search_text = (ticket.search_text + " " + search_text(body.text))[
+                :SEARCH_TEXT_LIMIT
+            ]
 
     conv = _conversation(s, ticket.id, msg)
     message = Message(
@@ -188,17 +202,40 @@ def _receive_tx(
     s.add(message)
     s.flush()
     for name, ctype, size, digest, storage_key in files:
-        s.add(Attachment(message_id=message.id, filename=name, content_type=ctype, size=size,
-                         sha256=digest, storage_key=storage_key))
-    audit.record(s, actor, "ticket.created" if created else "message.received",
-                 object_type="ticket", object_id=ticket.id, customer_id=customer.id,
-                 details={"channel": msg.channel.value, "message_id": message.id,
-                          "findings": [f.kind for f in body.findings + subject.findings]}, at=now)
+        s.add(
+            Attachment(
+                message_id=message.id,
+                filename=name,
+                content_type=ctype,
+                size=size,
+                sha256=digest,
+                storage_key=storage_key,
+            )
+        )
+    audit.record(
+        s,
+        actor,
+        "ticket.created" if created else "message.received",
+        object_type="ticket",
+        object_id=ticket.id,
+        customer_id=customer.id,
+        details={
+            "channel": msg.channel.value,
+            "message_id": message.id,
+            "findings": [f.kind for f in body.findings + subject.findings],
+        },
+        at=now,
+    )
     for hook in ctx.after_intake:
         hook(ctx, uow, ticket, message, msg, created)
 
     ticket_id, number, queue_id, subj, message_id = (
-        ticket.id, ticket.number, ticket.queue_id, ticket.subject, message.id)
+        ticket.id,
+        ticket.number,
+        ticket.queue_id,
+        ticket.subject,
+        message.id,
+    )
     bus = ctx.bus
 
     def publish() -> None:
@@ -211,8 +248,13 @@ def _receive_tx(
             bus.publish(f"inbox:{ws}", added)
 
     uow.on_commit(publish)
-    return IntakeResult("created" if created else "appended", ticket_id, number, message_id,
-                        had_secret=bool(body.findings or subject.findings))
+    return IntakeResult(
+        "created" if created else "appended",
+        ticket_id,
+        number,
+        message_id,
+        had_secret=bool(body.findings or subject.findings),
+    )
 
 
 def _open_ticket(
@@ -227,7 +269,9 @@ def _open_ticket(
     key: str | None,
     now: datetime,
 ) -> Ticket:
-    category = Category(msg.category) if msg.category else ctx.classifier(f"{subject}\n{body}", locale)
+    category = (
+        Category(msg.category) if msg.category else ctx.classifier(f"{subject}\n{body}", locale)
+    )
     queue_slug = route(category, locale)
     subject_line = (subject.strip() or body.strip().split("\n", 1)[0])[:200] or "(no subject)"
     ticket = Ticket(
@@ -257,11 +301,16 @@ def _open_ticket(
 def _conversation(s: Session, ticket_id: int, msg: InboundMessage) -> Conversation:
     ref = msg.metadata.get("thread_ref") if msg.metadata else None
     conv = s.scalars(
-        select(Conversation).where(Conversation.ticket_id == ticket_id,
-                                   Conversation.channel == msg.channel.value,
-                                   Conversation.external_ref.is_(None) if ref is None
-                                   else Conversation.external_ref == ref)
-        .order_by(Conversation.id.desc()).limit(1)
+        select(Conversation)
+        .where(
+            Conversation.ticket_id == ticket_id,
+            Conversation.channel == msg.channel.value,
+            Conversation.external_ref.is_(None)
+            if ref is None
+            else Conversation.external_ref == ref,
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
     ).first()
     if conv is None:
         conv = Conversation(ticket_id=ticket_id, channel=msg.channel.value, external_ref=ref)

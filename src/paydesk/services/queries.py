@@ -53,7 +53,9 @@ class TicketFilter:
     limit: int = 25
 
 
-def list_tickets(ctx: AppContext, s: Session, actor: Actor, f: TicketFilter) -> tuple[list[Ticket], str | None]:
+def list_tickets(
+    ctx: AppContext, s: Session, actor: Actor, f: TicketFilter
+) -> tuple[list[Ticket], str | None]:
     """Newest first, keyset-paginated by id. Returns (tickets, next cursor or None)."""
     limit = max(1, min(f.limit, MAX_LIMIT))
     stmt = visible_tickets(actor, select(Ticket))
@@ -77,7 +79,9 @@ def list_tickets(ctx: AppContext, s: Session, actor: Actor, f: TicketFilter) -> 
     if f.priority:
         stmt = stmt.where(Ticket.priority == f.priority)
     if f.tag:
-        stmt = stmt.where(Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag == f.tag.lower())))
+        stmt = stmt.where(
+            Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag == f.tag.lower()))
+        )
     if f.q and f.q.strip():
         q = f.q.strip()
         number = q.lstrip("#")
@@ -104,10 +108,20 @@ def _queue_id(s: Session, actor: Actor, queue: str) -> int:
 
 def ticket_summary(t: Ticket) -> dict[str, Any]:
     return {
-        "id": t.id, "number": t.number, "subject": t.subject, "status": t.status,
-        "priority": t.priority, "category": t.category, "type": t.type, "channel": t.channel,
-        "locale": t.locale, "queue_id": t.queue_id, "assignee_id": t.assignee_id,
-        "customer_id": t.customer_id, "created_at": t.created_at, "updated_at": t.updated_at,
+        "id": t.id,
+        "number": t.number,
+        "subject": t.subject,
+        "status": t.status,
+        "priority": t.priority,
+        "category": t.category,
+        "type": t.type,
+        "channel": t.channel,
+        "locale": t.locale,
+        "queue_id": t.queue_id,
+        "assignee_id": t.assignee_id,
+        "customer_id": t.customer_id,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
         "last_message_at": t.last_message_at,
     }
 
@@ -116,7 +130,10 @@ def customer_public(s: Session, c: Customer) -> dict[str, Any]:
     idents = customer_identities(s, c.id)
     first = {i.kind: i.value for i in reversed(idents)}
     return {
-        "id": c.id, "name": c.name, "locale": c.locale, "email": first.get("email"),
+        "id": c.id,
+        "name": c.name,
+        "locale": c.locale,
+        "email": first.get("email"),
         "phone": first.get("phone"),
         "identities": [{"kind": i.kind, "value": i.value, "verified": i.verified} for i in idents],
     }
@@ -124,16 +141,27 @@ def customer_public(s: Session, c: Customer) -> dict[str, Any]:
 
 def message_public(m: Message, attachments: list[Attachment]) -> dict[str, Any]:
     return {
-        "id": m.id, "author_type": m.author_type, "author_agent_id": m.author_agent_id,
-        "author_name": (m.meta or {}).get("author_name"), "channel": m.channel, "body": m.body,
-        "body_html": m.body_html, "internal": m.internal, "created_at": m.created_at,
-        "findings": m.findings, "delivery_status": m.delivery_status,
-        "attachments": [{"id": a.id, "filename": a.filename, "content_type": a.content_type,
-                         "size": a.size} for a in attachments],
+        "id": m.id,
+        "author_type": m.author_type,
+        "author_agent_id": m.author_agent_id,
+        "author_name": (m.meta or {}).get("author_name"),
+        "channel": m.channel,
+        "body": m.body,
+        "body_html": m.body_html,
+        "internal": m.internal,
+        "created_at": m.created_at,
+        "findings": m.findings,
+        "delivery_status": m.delivery_status,
+        "attachments": [
+            {"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in attachments
+        ],
     }
 
 
-def ticket_detail(ctx: AppContext, actor: Actor, ticket_id: int, *, record_view: bool = True) -> dict[str, Any]:
+def ticket_detail(
+    ctx: AppContext, actor: Actor, ticket_id: int, *, record_view: bool = True
+) -> dict[str, Any]:
     """The ticket with its whole cross-channel timeline. Customers never see internal notes.
     A staff view is written to the audit trail (who viewed which customer's data)."""
     with ctx.read() as s:
@@ -144,7 +172,9 @@ def ticket_detail(ctx: AppContext, actor: Actor, ticket_id: int, *, record_view:
         messages = list(s.scalars(mstmt))
         atts: dict[int, list[Attachment]] = {}
         if messages:
-            for a in s.scalars(select(Attachment).where(Attachment.message_id.in_([m.id for m in messages]))):
+            for a in s.scalars(
+                select(Attachment).where(Attachment.message_id.in_([m.id for m in messages]))
+            ):
                 atts.setdefault(a.message_id, []).append(a)
         customer = s.get(Customer, t.customer_id)
         out = ticket_summary(t)
@@ -162,14 +192,21 @@ def ticket_detail(ctx: AppContext, actor: Actor, ticket_id: int, *, record_view:
             out["assignee"] = {"id": a.id, "name": a.name} if a else None
     if record_view and actor.is_staff and actor.kind != "system":
         with ctx.uow() as uow:
-            audit.record(uow.session, actor, "ticket.viewed", object_type="ticket",
-                         object_id=ticket_id, customer_id=out["customer_id"])
+            audit.record(
+                uow.session,
+                actor,
+                "ticket.viewed",
+                object_type="ticket",
+                object_id=ticket_id,
+                customer_id=out["customer_id"],
+            )
     return out
 
 
 def inbox_counts(s: Session, actor: Actor) -> dict[int | None, int]:
     stmt = visible_tickets(actor, select(Ticket)).where(
-        Ticket.status.in_([x.value for x in OPEN_STATUSES]))
+        Ticket.status.in_([x.value for x in OPEN_STATUSES])
+    )
     sub = stmt.subquery()
     rows = s.execute(select(sub.c.queue_id, func.count()).group_by(sub.c.queue_id)).all()
     return {r[0]: r[1] for r in rows}

@@ -16,9 +16,18 @@ from paydesk.store.workspace import Queue, QueueMember
 
 
 def create_agent(
-    ctx: AppContext, *, email: str, name: str, password: str, role: str = "agent",
-    languages: list[str] | None = None, skills: list[str] | None = None, capacity: int = 5,
-    queues: list[str] | None = None, actor: Actor | None = None, workspace_id: int = 1,
+    ctx: AppContext,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    role: str = "agent",
+    languages: list[str] | None = None,
+    skills: list[str] | None = None,
+    capacity: int = 5,
+    queues: list[str] | None = None,
+    actor: Actor | None = None,
+    workspace_id: int = 1,
 ) -> Agent:
     actor = actor or system_actor(workspace_id)
     try:
@@ -28,30 +37,57 @@ def create_agent(
     email = normalize_email(email)
     with ctx.uow() as uow:
         s = uow.session
-        if s.scalar(select(Agent.id).where(Agent.workspace_id == workspace_id, Agent.email == email)):
+        if s.scalar(
+            select(Agent.id).where(Agent.workspace_id == workspace_id, Agent.email == email)
+        ):
             raise Conflict(f"an agent with email {email} exists")
-        agent = Agent(workspace_id=workspace_id, email=email, name=name, role=role,
-                      password_hash=hash_password(password), languages=languages or ["en"],
-                      skills=skills or [], capacity=capacity)
+        agent = Agent(
+            workspace_id=workspace_id,
+            email=email,
+            name=name,
+            role=role,
+            password_hash=hash_password(password),
+            languages=languages or ["en"],
+            skills=skills or [],
+            capacity=capacity,
+        )
         s.add(agent)
         s.flush()
         for slug in queues or []:
-            qid = s.scalar(select(Queue.id).where(Queue.workspace_id == workspace_id, Queue.slug == slug))
+            qid = s.scalar(
+                select(Queue.id).where(Queue.workspace_id == workspace_id, Queue.slug == slug)
+            )
             if qid is None:
                 raise InvalidInput(f"unknown queue {slug!r}", field="queues")
             s.add(QueueMember(queue_id=qid, agent_id=agent.id))
-        audit.record(s, actor, "agent.created", object_type="agent", object_id=agent.id,
-                     details={"role": role})
+        audit.record(
+            s,
+            actor,
+            "agent.created",
+            object_type="agent",
+            object_id=agent.id,
+            details={"role": role},
+        )
     return agent
 
 
-def ensure_queue(ctx: AppContext, slug: str, name: str, name_zh: str = "", locale: str | None = None,
-                 workspace_id: int = 1) -> int:
+def ensure_queue(
+    ctx: AppContext,
+    slug: str,
+    name: str,
+    name_zh: str = "",
+    locale: str | None = None,
+    workspace_id: int = 1,
+) -> int:
     with ctx.uow() as uow:
         s = uow.session
-        q = s.scalars(select(Queue).where(Queue.workspace_id == workspace_id, Queue.slug == slug)).first()
+        q = s.scalars(
+            select(Queue).where(Queue.workspace_id == workspace_id, Queue.slug == slug)
+        ).first()
         if q is None:
-            q = Queue(workspace_id=workspace_id, slug=slug, name=name, name_zh=name_zh, locale=locale)
+            q = Queue(
+                workspace_id=workspace_id, slug=slug, name=name, name_zh=name_zh, locale=locale
+            )
             s.add(q)
             s.flush()
         return q.id

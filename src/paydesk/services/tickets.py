@@ -25,7 +25,12 @@ from paydesk.store.tickets import Conversation, Message, Ticket, TicketTag
 
 
 def add_agent_message(
-    ctx: AppContext, actor: Actor, ticket_id: int, body: str, *, internal: bool = False,
+    ctx: AppContext,
+    actor: Actor,
+    ticket_id: int,
+    body: str,
+    *,
+    internal: bool = False,
     channel: str | None = None,
 ) -> Message:
     """A public reply (sent to the customer on the ticket's channel) or an internal note.
@@ -37,7 +42,9 @@ def add_agent_message(
     if not body.strip():
         raise InvalidInput("the message is empty", field="body")
     if len(body.encode()) > ctx.settings.max_body_bytes:
-        raise TooLarge(f"message body is larger than {ctx.settings.max_body_bytes} bytes", field="body")
+        raise TooLarge(
+            f"message body is larger than {ctx.settings.max_body_bytes} bytes", field="body"
+        )
     if not internal:
         for check in ctx.before_agent_message:
             check(ctx, body)
@@ -48,14 +55,25 @@ def add_agent_message(
         if ticket.status == Status.CLOSED and not internal:
             raise rules.TransitionNotAllowed("a closed ticket cannot be replied to", field="status")
         now = utcnow()
-        conv_id = s.scalar(select(Conversation.id).where(Conversation.ticket_id == ticket.id)
-                           .order_by(Conversation.id.desc()).limit(1))
-        author_type = AuthorType.AGENT.value if actor.kind in ("agent", "token") else AuthorType.SYSTEM.value
+        conv_id = s.scalar(
+            select(Conversation.id)
+            .where(Conversation.ticket_id == ticket.id)
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+        author_type = (
+            AuthorType.AGENT.value if actor.kind in ("agent", "token") else AuthorType.SYSTEM.value
+        )
         msg = Message(
-            ticket_id=ticket.id, conversation_id=conv_id, author_type=author_type,
+            ticket_id=ticket.id,
+            conversation_id=conv_id,
+            author_type=author_type,
             author_agent_id=actor.id if actor.kind == "agent" else None,
-            channel=channel or ticket.channel, body=red.text, internal=internal,
-            findings=[f.as_dict() for f in red.findings], meta={"author_name": actor.name},
+            channel=channel or ticket.channel,
+            body=red.text,
+            internal=internal,
+            findings=[f.as_dict() for f in red.findings],
+            meta={"author_name": actor.name},
             created_at=now,
         )
         s.add(msg)
@@ -66,10 +84,18 @@ def add_agent_message(
             ticket.status = rules.status_after_agent_reply(Status(ticket.status)).value
         ticket.updated_at = now
         if len(ticket.search_text) < SEARCH_TEXT_LIMIT:
-            ticket.search_text = (ticket.search_text + " " + search_text(red.text))[:SEARCH_TEXT_LIMIT]
-        audit.record(s, actor, "ticket.note_added" if internal else "ticket.replied",
-                     object_type="ticket", object_id=ticket.id, customer_id=ticket.customer_id,
-                     details={"message_id": msg.id})
+            ticket.search_text = (ticket.search_text + " " + search_text(red.text))[
+                :SEARCH_TEXT_LIMIT
+            ]
+        audit.record(
+            s,
+            actor,
+            "ticket.note_added" if internal else "ticket.replied",
+            object_type="ticket",
+            object_id=ticket.id,
+            customer_id=ticket.customer_id,
+            details={"message_id": msg.id},
+        )
         for hook in ctx.after_agent_message:
             hook(ctx, uow, ticket, msg)
         _publish(ctx, uow, ticket, MessageAdded(ticket.id, msg.id, author_type, internal).payload())
@@ -85,7 +111,9 @@ def update_ticket(ctx: AppContext, actor: Actor, ticket_id: int, changes: dict[s
     allowed = {"status", "priority", "category", "assignee_id", "tags", "queue_id", "subject"}
     unknown = set(changes) - allowed
     if unknown:
-        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+        raise InvalidInput(
+            f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0]
+        )
     with ctx.uow() as uow:
         s = uow.session
         ticket = access_ticket(s, actor, ticket_id, for_update=True)
@@ -153,8 +181,15 @@ def update_ticket(ctx: AppContext, actor: Actor, ticket_id: int, changes: dict[s
                 diff["tags"] = [old, new]
         if diff:
             ticket.updated_at = now
-            audit.record(s, actor, "ticket.updated", object_type="ticket", object_id=ticket.id,
-                         customer_id=ticket.customer_id, details={"changes": diff})
+            audit.record(
+                s,
+                actor,
+                "ticket.updated",
+                object_type="ticket",
+                object_id=ticket.id,
+                customer_id=ticket.customer_id,
+                details={"changes": diff},
+            )
             _publish(ctx, uow, ticket, TicketUpdated(ticket.id, tuple(sorted(diff))).payload())
     return ticket
 

@@ -35,7 +35,9 @@ def ticket_match(dialect: str, q: str) -> ColumnElement[bool] | None:
         )
     fts = " AND ".join(f'"{t}"' for t in toks[:-1]) + (" AND " if len(toks) > 1 else "")
     fts += f'"{toks[-1]}"*'
-    sub: Select[tuple[int]] = select(literal_column("rowid")).select_from(text("ticket_fts")).where(
-        text("ticket_fts MATCH :fts").bindparams(fts=fts)
+    sub: Select[tuple[int]] = (
+        select(literal_column("rowid"))
+        .select_from(text("ticket_fts"))
+        .where(text("ticket_fts MATCH :fts").bindparams(fts=fts))
     )
     return Ticket.id.in_(sub)

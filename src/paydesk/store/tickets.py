@@ -50,7 +50,9 @@ class TicketTag(Base):
     __tablename__ = "ticket_tags"
     __table_args__ = (Index("ix_ticket_tags_tag", "tag"),)
 
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
     tag: Mapped[str] = mapped_column(String(40), primary_key=True)
 
 

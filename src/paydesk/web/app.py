@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -20,6 +22,18 @@ from paydesk.web import errors, middleware
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+
+
+# Capabilities add their routers here as "module:attribute" (one line each).
+API_ROUTERS: list[str] = [  # mounted under /api/v1
+]
+PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the portal's catch-alls
+]
+
+
+def _load(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:
@@ -51,17 +65,18 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.state.ctx = ctx or build_context(settings)
     errors.install_error_handlers(app)
 
+    from paydesk.web import ws
     from paydesk.web.api import tickets as api_tickets
     from paydesk.web.pages import agent as agent_pages
     from paydesk.web.pages import portal as portal_pages
-    from paydesk.web import ws
 
-    for router in [api_tickets.router, *app.state.ctx.extras.get("api_routers", [])]:
-        app.include_router(router, prefix="/api/v1")
+    app.include_router(api_tickets.router, prefix="/api/v1")
+    for spec in API_ROUTERS:
+        app.include_router(_load(spec), prefix="/api/v1")
     app.include_router(agent_pages.router)
     app.include_router(ws.router)
-    for router in app.state.ctx.extras.get("page_routers", []):
-        app.include_router(router)
+    for spec in PAGE_ROUTERS:
+        app.include_router(_load(spec))
     app.include_router(portal_pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
@@ -71,7 +86,9 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
             with app.state.ctx.read() as s:
                 s.execute(text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
-            return JSONResponse({"status": "error", "database": str(type(exc).__name__)}, status_code=503)
+            return JSONResponse(
+                {"status": "error", "database": str(type(exc).__name__)}, status_code=503
+            )
         return JSONResponse({"status": "ok"})
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)

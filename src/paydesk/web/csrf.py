@@ -38,4 +38,6 @@ def finish(request: Request, response: Response) -> Response:
 def check(request: Request, session: SessionInfo | None, given: str | None) -> None:
     expected = session.csrf_token if session is not None else request.cookies.get(ANON_COOKIE, "")
     if not expected or not csrf_ok(expected, given):
-        raise PermissionDenied("the form expired or was not sent from this site; reload and try again")
+        raise PermissionDenied(
+            "the form expired or was not sent from this site; reload and try again"
+        )

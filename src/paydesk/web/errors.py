@@ -54,19 +54,31 @@ def install_error_handlers(app: FastAPI) -> None:
             msg = f"unknown field {field!r}"
         elif field:
             msg = f"{field}: {msg}"
-        details = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
-                   for e in errors[:20]]
+        details = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
+            for e in errors[:20]
+        ]
         return JSONResponse(error_body("invalid", msg, field, details=details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        codes = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 413: "too_large", 429: "rate_limited"}
+        codes = {
+            400: "bad_request",
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+            429: "rate_limited",
+        }
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if wants_html(request):
             return _page(request, exc.status_code, message)
-        return JSONResponse(error_body(codes.get(exc.status_code, "error"), message),
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(codes.get(exc.status_code, "error"), message),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def unhandled(request: Request, exc: Exception) -> Response:

@@ -6,10 +6,9 @@ import re
 import time
 from typing import Any
 
+import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-import orjson
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -25,8 +24,12 @@ SECURITY_HEADERS = [
 ]
 
 REQUESTS = Counter("paydesk_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("paydesk_http_request_seconds", "HTTP request latency", ["method", "route"],
-                    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+LATENCY = Histogram(
+    "paydesk_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 _IDS = re.compile(r"/\d+(?=/|$)")
 
 
@@ -108,10 +111,19 @@ class _TooLarge(Exception):
 
 
 async def _reject(send: Send, limit: int) -> None:
-    body = orjson.dumps({"error": {"code": "too_large", "message": f"request body over {limit} bytes"}})
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    body = orjson.dumps(
+        {"error": {"code": "too_large", "message": f"request body over {limit} bytes"}}
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -32,7 +32,10 @@ class TicketCreate(Strict):
     body: str = Field(max_length=1_100_000)
     channel: Literal["web", "email", "chat", "phone", "api"] = "api"
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    category: Literal["account", "transactions", "technical", "complaint", "suggestion", "education"] | None = None
+    category: (
+        Literal["account", "transactions", "technical", "complaint", "suggestion", "education"]
+        | None
+    ) = None
     priority: Literal["low", "normal", "high", "urgent"] | None = None
     fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=50)
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=10)
@@ -46,7 +49,10 @@ class MessageCreate(Strict):
 class TicketUpdate(Strict):
     status: Literal["new", "open", "pending", "on-hold", "solved", "closed"] | None = None
     priority: Literal["low", "normal", "high", "urgent"] | None = None
-    category: Literal["account", "transactions", "technical", "complaint", "suggestion", "education"] | None = None
+    category: (
+        Literal["account", "transactions", "technical", "complaint", "suggestion", "education"]
+        | None
+    ) = None
     assignee_id: int | None = None
     queue_id: int | None = None
     subject: str | None = Field(default=None, max_length=500)

@@ -41,8 +41,13 @@ def customer_session(request: Request, ctx: AppContext) -> SessionInfo | None:
 
 def set_cookie(response: Response, ctx: AppContext, name: str, value: str) -> None:
     response.set_cookie(
-        name, value, max_age=ctx.settings.session_ttl_seconds, httponly=True,
-        secure=ctx.settings.secure_cookies, samesite="lax", path="/",
+        name,
+        value,
+        max_age=ctx.settings.session_ttl_seconds,
+        httponly=True,
+        secure=ctx.settings.secure_cookies,
+        samesite="lax",
+        path="/",
     )
 
 

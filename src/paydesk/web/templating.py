@@ -31,17 +31,26 @@ def _local_time(value: datetime | None, tz: str = "Asia/Shanghai") -> str:
 
 env.filters["localtime"] = _local_time
 
+# Console navigation entries added by capabilities: (label, url, minimum roles or None for all).
+NAV_LINKS: list[tuple[str, str]] = []
+
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     locale = context.pop("locale", None) or negotiate(request)
     context.setdefault("csrf_token", getattr(request.state, "csrf_token", ""))
+    context.setdefault("nav_links", NAV_LINKS)
     html = env.get_template(template).render(
         request=request, locale=locale, t=lambda key, **kw: t(locale, key, **kw), **context
     )
     resp = HTMLResponse(html, status_code=status_code)
     if request.query_params.get("lang") in ("en", "zh-CN"):
-        resp.set_cookie("pd_lang", request.query_params["lang"], max_age=365 * 86400,
-                        samesite="lax", httponly=True)
+        resp.set_cookie(
+            "pd_lang",
+            request.query_params["lang"],
+            max_age=365 * 86400,
+            samesite="lax",
+            httponly=True,
+        )
     return resp
 
 

@@ -38,21 +38,33 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", status_code=201, response_model=TicketCreated, responses=ERRORS)
-def create_ticket(body: TicketCreate, ctx: Ctx, actor: ApiActor, response: Response) -> dict[str, Any]:
+def create_ticket(
+    body: TicketCreate, ctx: Ctx, actor: ApiActor, response: Response
+) -> dict[str, Any]:
     """Open a ticket (or, with an idempotency key seen before, return the same one with 200)."""
     atts = []
     for a in body.attachments:
         try:
             data = base64.b64decode(a.content_base64, validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidInput(f"attachment {a.filename!r} is not valid base64", field="attachments") from None
+            raise InvalidInput(
+                f"attachment {a.filename!r} is not valid base64", field="attachments"
+            ) from None
         atts.append(InboundAttachment(a.filename, a.content_type, data))
     msg = InboundMessage(
-        channel=Channel(body.channel), subject=body.subject, body=body.body,
-        email=body.customer.email, phone=body.customer.phone, name=body.customer.name,
-        locale=body.customer.locale, platform_user_id=body.customer.platform_user_id,
-        idempotency_key=body.idempotency_key, category=body.category, priority=body.priority,
-        fields=dict(body.fields), attachments=atts,
+        channel=Channel(body.channel),
+        subject=body.subject,
+        body=body.body,
+        email=body.customer.email,
+        phone=body.customer.phone,
+        name=body.customer.name,
+        locale=body.customer.locale,
+        platform_user_id=body.customer.platform_user_id,
+        idempotency_key=body.idempotency_key,
+        category=body.category,
+        priority=body.priority,
+        fields=dict(body.fields),
+        attachments=atts,
     )
     result = intake.receive(ctx, msg, actor=actor)
     if result.action == "duplicate":
@@ -60,9 +72,17 @@ def create_ticket(body: TicketCreate, ctx: Ctx, actor: ApiActor, response: Respo
     with ctx.read() as s:
         t = s.get(Ticket, result.ticket_id)
         assert t is not None
-        return {"id": t.id, "number": t.number, "status": t.status, "category": t.category,
-                "priority": t.priority, "queue_id": t.queue_id, "customer_id": t.customer_id,
-                "message_id": result.message_id, "created": result.action == "created"}
+        return {
+            "id": t.id,
+            "number": t.number,
+            "status": t.status,
+            "category": t.category,
+            "priority": t.priority,
+            "queue_id": t.queue_id,
+            "customer_id": t.customer_id,
+            "message_id": result.message_id,
+            "created": result.action == "created",
+        }
 
 
 @router.get("", response_model=TicketList, responses=ERRORS)
@@ -80,8 +100,17 @@ def search_tickets(
     limit: int = Query(default=25, ge=1, le=100),
 ) -> dict[str, Any]:
     """Newest first. `q` searches subject and messages (Chinese-aware) or a ticket number."""
-    f = TicketFilter(status=status, queue=queue, q=q, cursor=cursor, assignee_id=assignee_id,
-                     customer_id=customer_id, category=category, tag=tag, limit=limit)
+    f = TicketFilter(
+        status=status,
+        queue=queue,
+        q=q,
+        cursor=cursor,
+        assignee_id=assignee_id,
+        customer_id=customer_id,
+        category=category,
+        tag=tag,
+        limit=limit,
+    )
     with ctx.read() as s:
         rows, nxt = list_tickets(ctx, s, actor, f)
         return {"tickets": [ticket_summary(t) for t in rows], "next_cursor": nxt}
@@ -99,18 +128,27 @@ def patch_ticket(ticket_id: int, body: TicketUpdate, ctx: Ctx, actor: ApiActor) 
     return ticket_detail(ctx, actor, ticket_id, record_view=False)
 
 
-@router.post("/{ticket_id}/messages", status_code=201, response_model=MessagePublic, responses=ERRORS)
+@router.post(
+    "/{ticket_id}/messages", status_code=201, response_model=MessagePublic, responses=ERRORS
+)
 def post_message(ticket_id: int, body: MessageCreate, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
     """A public reply to the customer, or an internal note (`internal: true`)."""
     m = add_agent_message(ctx, actor, _id(ticket_id), body.body, internal=body.internal)
-    return {"id": m.id, "author_type": m.author_type, "author_name": actor.name, "channel": m.channel,
-            "body": m.body, "internal": m.internal, "created_at": m.created_at,
-            "findings": m.findings, "delivery_status": m.delivery_status, "attachments": []}
+    return {
+        "id": m.id,
+        "author_type": m.author_type,
+        "author_name": actor.name,
+        "channel": m.channel,
+        "body": m.body,
+        "internal": m.internal,
+        "created_at": m.created_at,
+        "findings": m.findings,
+        "delivery_status": m.delivery_status,
+        "attachments": [],
+    }
 
 
 def _id(ticket_id: int) -> int:
     if not 0 < ticket_id < 2**31 - 1:
         raise InvalidInput("ticket id out of range", field="ticket_id")
     return ticket_id
-
-

@@ -14,16 +14,39 @@ from paydesk.domain.tickets import Category, Priority, Status, allowed_transitio
 from paydesk.services import auth
 from paydesk.services.access import access_customer
 from paydesk.services.auth import SessionInfo
-from paydesk.services.queries import TicketFilter, customer_public, inbox_counts, list_tickets, ticket_detail
+from paydesk.services.queries import (
+    TicketFilter,
+    customer_public,
+    inbox_counts,
+    list_tickets,
+    ticket_detail,
+)
 from paydesk.services.tickets import add_agent_message, update_ticket
 from paydesk.store.agents import Agent
 from paydesk.store.workspace import Queue
 from paydesk.web import csrf
 from paydesk.web.deps import Ctx
-from paydesk.web.sessions import STAFF_COOKIE, clear_cookie, set_cookie, staff_session, staff_session_any
+from paydesk.web.sessions import (
+    STAFF_COOKIE,
+    clear_cookie,
+    set_cookie,
+    staff_session,
+    staff_session_any,
+)
 from paydesk.web.templating import render
 
 router = APIRouter(prefix="/agent", include_in_schema=False)
+
+
+# Sidebar panels of the ticket page, "module:function" → (ctx, actor, ticket dict) -> Markup | None.
+TICKET_PANELS: list[str] = []
+
+
+def _load(spec: str) -> Any:
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 class LoginRequired(Exception):
@@ -52,13 +75,18 @@ def _safe_next(nxt: str | None) -> str:
 @router.get("/login")
 def login_page(request: Request, ctx: Ctx, next: str | None = None) -> Response:
     csrf.prepare(request, None)
-    return csrf.finish(request, render(request, "agent/login.html", locale="en", next=_safe_next(next)))
+    return csrf.finish(
+        request, render(request, "agent/login.html", locale="en", next=_safe_next(next))
+    )
 
 
 @router.post("/login")
 def login(
-    request: Request, ctx: Ctx, email: Annotated[str, Form(max_length=254)],
-    password: Annotated[str, Form(max_length=200)], csrf_token: Annotated[str, Form(max_length=100)] = "",
+    request: Request,
+    ctx: Ctx,
+    email: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=500)] = "/agent",
 ) -> Response:
     csrf.check(request, None, csrf_token)
@@ -66,12 +94,27 @@ def login(
         agent = auth.authenticate(ctx, email, password)
     except DomainError as exc:
         csrf.prepare(request, None)
-        return render(request, "agent/login.html", status_code=exc.status, locale="en",
-                      error=exc.message, next=_safe_next(next), email=email)
-    raw = auth.create_session(ctx, agent_id=agent.id, workspace_id=agent.workspace_id,
-                              replace=request.cookies.get(STAFF_COOKIE),
-                              mfa_pending=bool(agent.totp_secret))
-    target = "/agent/2fa?" + urlencode({"next": _safe_next(next)}) if agent.totp_secret else _safe_next(next)
+        return render(
+            request,
+            "agent/login.html",
+            status_code=exc.status,
+            locale="en",
+            error=exc.message,
+            next=_safe_next(next),
+            email=email,
+        )
+    raw = auth.create_session(
+        ctx,
+        agent_id=agent.id,
+        workspace_id=agent.workspace_id,
+        replace=request.cookies.get(STAFF_COOKIE),
+        mfa_pending=bool(agent.totp_secret),
+    )
+    target = (
+        "/agent/2fa?" + urlencode({"next": _safe_next(next)})
+        if agent.totp_secret
+        else _safe_next(next)
+    )
     resp = RedirectResponse(target, status_code=303)
     set_cookie(resp, ctx, STAFF_COOKIE, raw)
     return resp
@@ -87,9 +130,13 @@ def twofa_page(request: Request, ctx: Ctx, next: str | None = None) -> Response:
 
 
 @router.post("/2fa")
-def twofa(request: Request, ctx: Ctx, code: Annotated[str, Form(max_length=10)],
-          csrf_token: Annotated[str, Form(max_length=100)] = "",
-          next: Annotated[str, Form(max_length=500)] = "/agent") -> Response:
+def twofa(
+    request: Request,
+    ctx: Ctx,
+    code: Annotated[str, Form(max_length=10)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/agent",
+) -> Response:
     info = staff_session_any(request, ctx)
     if info is None:
         return _login_redirect(request)
@@ -101,18 +148,30 @@ def twofa(request: Request, ctx: Ctx, code: Annotated[str, Form(max_length=10)],
         secret = agent.totp_secret if agent else None
     if not secret or not pyotp.TOTP(secret).verify(code.strip(), valid_window=1):
         csrf.prepare(request, info)
-        return render(request, "agent/2fa.html", status_code=401, locale="en",
-                      error="wrong code", next=_safe_next(next))
+        return render(
+            request,
+            "agent/2fa.html",
+            status_code=401,
+            locale="en",
+            error="wrong code",
+            next=_safe_next(next),
+        )
     # rotate the session id once the second factor is in
-    raw = auth.create_session(ctx, agent_id=info.actor.id, workspace_id=info.actor.workspace_id,
-                              replace=request.cookies.get(STAFF_COOKIE))
+    raw = auth.create_session(
+        ctx,
+        agent_id=info.actor.id,
+        workspace_id=info.actor.workspace_id,
+        replace=request.cookies.get(STAFF_COOKIE),
+    )
     resp = RedirectResponse(_safe_next(next), status_code=303)
     set_cookie(resp, ctx, STAFF_COOKIE, raw)
     return resp
 
 
 @router.post("/logout")
-def logout(request: Request, ctx: Ctx, csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+def logout(
+    request: Request, ctx: Ctx, csrf_token: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
     info = staff_session_any(request, ctx)
     if info is not None:
         csrf.check(request, info, csrf_token)
@@ -125,10 +184,15 @@ def logout(request: Request, ctx: Ctx, csrf_token: Annotated[str, Form(max_lengt
 def _inbox_filter(request: Request, info: SessionInfo) -> TicketFilter:
     qp = request.query_params
     view = qp.get("view", "unsolved")
-    f = TicketFilter(status=qp.get("status") or ("unsolved" if view == "unsolved" else None),
-                     queue=qp.get("queue") or None, q=(qp.get("q") or "")[:500] or None,
-                     category=qp.get("category") or None, priority=qp.get("priority") or None,
-                     cursor=qp.get("cursor") or None, limit=50)
+    f = TicketFilter(
+        status=qp.get("status") or ("unsolved" if view == "unsolved" else None),
+        queue=qp.get("queue") or None,
+        q=(qp.get("q") or "")[:500] or None,
+        category=qp.get("category") or None,
+        priority=qp.get("priority") or None,
+        cursor=qp.get("cursor") or None,
+        limit=50,
+    )
     if view == "mine":
         f.assignee_id = info.actor.id
         f.status = f.status or "unsolved"
@@ -144,23 +208,43 @@ def inbox(request: Request, ctx: Ctx) -> Response:
     f = _inbox_filter(request, info)
     with ctx.read() as s:
         rows, nxt = list_tickets(ctx, s, info.actor, f)
-        queues = list(s.scalars(select(Queue).where(Queue.workspace_id == info.actor.workspace_id)
-                                .order_by(Queue.id)))
+        queues = list(
+            s.scalars(
+                select(Queue)
+                .where(Queue.workspace_id == info.actor.workspace_id)
+                .order_by(Queue.id)
+            )
+        )
         if not info.actor.can(_read_all()):
             queues = [q for q in queues if q.id in info.actor.queue_ids]
         counts = inbox_counts(s, info.actor)
-        agents = {a.id: a.name for a in s.scalars(select(Agent).where(
-            Agent.workspace_id == info.actor.workspace_id))}
+        agents = {
+            a.id: a.name
+            for a in s.scalars(select(Agent).where(Agent.workspace_id == info.actor.workspace_id))
+        }
     next_url = None
     if nxt:
         params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "partial")}
         next_url = "/agent?" + urlencode({**params, "cursor": nxt})
     template = "agent/_rows.html" if request.query_params.get("partial") else "agent/inbox.html"
-    return render(request, template, locale="en", me=info.actor, tickets=rows, next_cursor=nxt,
-                  queues=queues, counts=counts, agents=agents, f=f, next_url=next_url,
-                  view=request.query_params.get("view", "unsolved"),
-                  query=dict(request.query_params), statuses=[s.value for s in Status],
-                  categories=[c.value for c in Category], priorities=[p.value for p in Priority])
+    return render(
+        request,
+        template,
+        locale="en",
+        me=info.actor,
+        tickets=rows,
+        next_cursor=nxt,
+        queues=queues,
+        counts=counts,
+        agents=agents,
+        f=f,
+        next_url=next_url,
+        view=request.query_params.get("view", "unsolved"),
+        query=dict(request.query_params),
+        statuses=[s.value for s in Status],
+        categories=[c.value for c in Category],
+        priorities=[p.value for p in Priority],
+    )
 
 
 def _read_all() -> Any:
@@ -179,23 +263,48 @@ def ticket_page(request: Request, ctx: Ctx, ticket_id: int) -> Response:
         raise NotFound("ticket not found")
     t = ticket_detail(ctx, info.actor, ticket_id)
     with ctx.read() as s:
-        history, _ = list_tickets(ctx, s, info.actor, TicketFilter(customer_id=t["customer_id"], limit=20))
-        agents = list(s.scalars(select(Agent).where(Agent.workspace_id == info.actor.workspace_id,
-                                                     Agent.active.is_(True)).order_by(Agent.name)))
-        queues = list(s.scalars(select(Queue).where(Queue.workspace_id == info.actor.workspace_id)
-                                .order_by(Queue.id)))
-    panels = [p(ctx, info.actor, t) for p in ctx.extras.get("ticket_panels", [])]
-    return render(request, "agent/ticket.html", locale="en", me=info.actor, t=t,
-                  history=[h for h in history if h.id != ticket_id], agents=agents, queues=queues,
-                  transitions=sorted(allowed_transitions(Status(t["status"]))),
-                  priorities=[p.value for p in Priority], categories=[c.value for c in Category],
-                  panels=[p for p in panels if p])
+        history, _ = list_tickets(
+            ctx, s, info.actor, TicketFilter(customer_id=t["customer_id"], limit=20)
+        )
+        agents = list(
+            s.scalars(
+                select(Agent)
+                .where(Agent.workspace_id == info.actor.workspace_id, Agent.active.is_(True))
+                .order_by(Agent.name)
+            )
+        )
+        queues = list(
+            s.scalars(
+                select(Queue)
+                .where(Queue.workspace_id == info.actor.workspace_id)
+                .order_by(Queue.id)
+            )
+        )
+    panels = [_load(spec)(ctx, info.actor, t) for spec in TICKET_PANELS]
+    return render(
+        request,
+        "agent/ticket.html",
+        locale="en",
+        me=info.actor,
+        t=t,
+        history=[h for h in history if h.id != ticket_id],
+        agents=agents,
+        queues=queues,
+        transitions=sorted(allowed_transitions(Status(t["status"]))),
+        priorities=[p.value for p in Priority],
+        categories=[c.value for c in Category],
+        panels=[p for p in panels if p],
+    )
 
 
 @router.post("/tickets/{ticket_id}/reply")
 def ticket_reply(
-    request: Request, ctx: Ctx, ticket_id: int, body: Annotated[str, Form(max_length=1_000_000)],
-    csrf_token: Annotated[str, Form(max_length=100)] = "", internal: Annotated[str, Form()] = "",
+    request: Request,
+    ctx: Ctx,
+    ticket_id: int,
+    body: Annotated[str, Form(max_length=1_000_000)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    internal: Annotated[str, Form()] = "",
     status: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
@@ -254,10 +363,19 @@ def attachment(request: Request, ctx: Ctx, attachment_id: int) -> Response:
         name, ctype, key = att.filename, att.content_type, att.storage_key
     data = read_bytes(ctx.settings.data_dir, key)
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return Response(data, media_type=ctype if ctype.startswith(("image/", "application/pdf")) else
-                    "application/octet-stream", headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
-        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"})
+    return Response(
+        data,
+        media_type=ctype
+        if ctype.startswith(("image/", "application/pdf"))
+        else "application/octet-stream",
+        headers={
+            "Content-Disposition": (
+                f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+            ),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
+        },
+    )
 
 
 @router.get("/customers/{customer_id}")
@@ -271,12 +389,20 @@ def customer_page(request: Request, ctx: Ctx, customer_id: int) -> Response:
     with ctx.read() as s:
         c = access_customer(s, info.actor, customer_id)
         cust = customer_public(s, c)
-        tickets, _ = list_tickets(ctx, s, info.actor, TicketFilter(customer_id=customer_id, limit=100))
+        tickets, _ = list_tickets(
+            ctx, s, info.actor, TicketFilter(customer_id=customer_id, limit=100)
+        )
     from paydesk.services import audit
 
     with ctx.uow() as uow:
-        audit.record(uow.session, info.actor, "customer.viewed", object_type="customer",
-                     object_id=customer_id, customer_id=customer_id)
-    return render(request, "agent/customer.html", locale="en", me=info.actor, c=cust, tickets=tickets)
-
-
+        audit.record(
+            uow.session,
+            info.actor,
+            "customer.viewed",
+            object_type="customer",
+            object_id=customer_id,
+            customer_id=customer_id,
+        )
+    return render(
+        request, "agent/customer.html", locale="en", me=info.actor, c=cust, tickets=tickets
+    )

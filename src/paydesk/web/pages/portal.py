@@ -22,9 +22,11 @@ router = APIRouter(include_in_schema=False)
 
 # category-specific fields of the request form: (name, label key, input type)
 CATEGORY_FIELDS: dict[str, list[tuple[str, str, str]]] = {
-    "transactions": [("transaction_id", "form.transaction_id", "text"),
-                     ("amount", "form.amount", "text"),
-                     ("transaction_date", "form.transaction_date", "date")],
+    "transactions": [
+        ("transaction_id", "form.transaction_id", "text"),
+        ("amount", "form.amount", "text"),
+        ("transaction_date", "form.transaction_date", "date"),
+    ],
     "technical": [("device", "form.device", "text")],
 }
 
@@ -33,9 +35,17 @@ CATEGORY_FIELDS: dict[str, list[tuple[str, str, str]]] = {
 def home(request: Request, ctx: Ctx) -> Response:
     info = customer_session(request, ctx)
     csrf.prepare(request, None)
-    return csrf.finish(request, render(request, "portal/home.html", signed_in=info is not None,
-                                       categories=[c.value for c in Category],
-                                       category_fields=CATEGORY_FIELDS, values={}))
+    return csrf.finish(
+        request,
+        render(
+            request,
+            "portal/home.html",
+            signed_in=info is not None,
+            categories=[c.value for c in Category],
+            category_fields=CATEGORY_FIELDS,
+            values={},
+        ),
+    )
 
 
 @router.post("/requests")
@@ -47,12 +57,21 @@ async def submit_request(request: Request, ctx: Ctx) -> Response:
     category = values.get("category") or None
     if category not in {c.value for c in Category}:
         category = None
-    fields = {name: values[name][:200] for name, _, _ in CATEGORY_FIELDS.get(category or "", [])
-              if values.get(name)}
+    fields = {
+        name: values[name][:200]
+        for name, _, _ in CATEGORY_FIELDS.get(category or "", [])
+        if values.get(name)
+    }
     msg = InboundMessage(
-        channel=Channel.WEB, subject=values.get("subject", "")[:200], body=values.get("body", ""),
-        email=values.get("email") or None, phone=values.get("phone") or None,
-        name=values.get("name") or None, locale=locale, category=category, fields=fields,
+        channel=Channel.WEB,
+        subject=values.get("subject", "")[:200],
+        body=values.get("body", ""),
+        email=values.get("email") or None,
+        phone=values.get("phone") or None,
+        name=values.get("name") or None,
+        locale=locale,
+        category=category,
+        fields=fields,
         idempotency_key=values.get("form_id") or None,
     )
     try:
@@ -63,9 +82,16 @@ async def submit_request(request: Request, ctx: Ctx) -> Response:
         result = await asyncio.to_thread(intake.receive, ctx, msg)
     except DomainError as exc:
         csrf.prepare(request, None)
-        return render(request, "portal/home.html", status_code=exc.status, signed_in=False,
-                      categories=[c.value for c in Category], category_fields=CATEGORY_FIELDS,
-                      values=values, error=t(locale, "form.error", message=exc.message))
+        return render(
+            request,
+            "portal/home.html",
+            status_code=exc.status,
+            signed_in=False,
+            categories=[c.value for c in Category],
+            category_fields=CATEGORY_FIELDS,
+            values=values,
+            error=t(locale, "form.error", message=exc.message),
+        )
     return render(request, "portal/sent.html", number=result.ticket_number)
 
 
@@ -76,15 +102,21 @@ def signin_page(request: Request, ctx: Ctx) -> Response:
 
 
 @router.post("/portal/signin")
-def signin(request: Request, ctx: Ctx, email: Annotated[str, Form(max_length=254)],
-           csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+def signin(
+    request: Request,
+    ctx: Ctx,
+    email: Annotated[str, Form(max_length=254)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
     csrf.check(request, None, csrf_token)
     locale = negotiate(request)
     try:
         portal.request_magic_link(ctx, email, locale)
     except InvalidInput as exc:
         csrf.prepare(request, None)
-        return render(request, "portal/signin.html", status_code=422, error=exc.message, email=email)
+        return render(
+            request, "portal/signin.html", status_code=422, error=exc.message, email=email
+        )
     return render(request, "portal/signin.html", sent=True)
 
 
@@ -94,14 +126,18 @@ def consume_link(request: Request, ctx: Ctx, token: str) -> Response:
         customer_id = portal.consume_magic_link(ctx, token[:100])
     except NotFound:
         return render(request, "portal/signin.html", status_code=404, invalid=True)
-    raw = auth.create_session(ctx, customer_id=customer_id, replace=request.cookies.get(CUSTOMER_COOKIE))
+    raw = auth.create_session(
+        ctx, customer_id=customer_id, replace=request.cookies.get(CUSTOMER_COOKIE)
+    )
     resp = RedirectResponse("/portal/tickets", status_code=303)
     set_cookie(resp, ctx, CUSTOMER_COOKIE, raw)
     return resp
 
 
 @router.post("/portal/signout")
-def signout(request: Request, ctx: Ctx, csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+def signout(
+    request: Request, ctx: Ctx, csrf_token: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
     info = customer_session(request, ctx)
     if info is not None:
         csrf.check(request, info, csrf_token)
@@ -135,9 +171,13 @@ def my_ticket(request: Request, ctx: Ctx, ticket_id: int) -> Response:
 
 
 @router.post("/portal/tickets/{ticket_id}/reply")
-def my_ticket_reply(request: Request, ctx: Ctx, ticket_id: int,
-                    body: Annotated[str, Form(max_length=1_000_000)],
-                    csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+def my_ticket_reply(
+    request: Request,
+    ctx: Ctx,
+    ticket_id: int,
+    body: Annotated[str, Form(max_length=1_000_000)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
     info = customer_session(request, ctx)
     if info is None:
         return RedirectResponse("/portal/signin", status_code=303)

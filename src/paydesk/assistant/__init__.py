@@ -1,0 +1,1 @@
+"""Knowledge-base search, intent models and the answer-or-handoff assistant."""

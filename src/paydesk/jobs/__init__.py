@@ -1,0 +1,1 @@
+"""Background jobs: thin handlers, ids in, one service call."""

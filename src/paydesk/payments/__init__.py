@@ -1,0 +1,1 @@
+"""The payment platform port: a sandbox ledger and the platform HTTP API."""

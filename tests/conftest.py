@@ -1,0 +1,175 @@
+"""Test fixtures: a real database per test (SQLite file and PostgreSQL), the real app, real Redis.
+
+Every test that takes `ctx` (or anything built on it) runs twice: on SQLite and on PostgreSQL.
+PostgreSQL comes from PAYDESK_TEST_DATABASE_URL (set by scripts/test-services.sh / .ci/run);
+when it is missing the PostgreSQL half fails loudly unless PAYDESK_SKIP_POSTGRES=1 is set by hand.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from paydesk.services.bootstrap import prepare
+from paydesk.services.context import AppContext, build_context
+from paydesk.settings import Settings
+from paydesk.store.db import make_engine, normalize_url
+from paydesk.store.models import metadata
+
+PG_URL = os.environ.get("PAYDESK_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("PAYDESK_TEST_REDIS_URL", "")
+SKIP_PG = os.environ.get("PAYDESK_SKIP_POSTGRES") == "1"
+
+_TEMPLATE_SQLITE: dict[str, Path] = {}
+_PG_READY: dict[str, str] = {}
+
+
+def _worker(request: pytest.FixtureRequest) -> str:
+    return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+def _sqlite_template(tmp_root: Path) -> Path:
+    """Migrate once per process; each test gets a byte copy (fast and fully isolated)."""
+    if "path" not in _TEMPLATE_SQLITE:
+        path = tmp_root / "template.db"
+        settings = Settings(database_url=f"sqlite:///{path}", data_dir=tmp_root / "template-data")
+        ctx = build_context(settings)
+        prepare(ctx)
+        ctx.engine.dispose()
+        _TEMPLATE_SQLITE["path"] = path
+    return _TEMPLATE_SQLITE["path"]
+
+
+def _pg_database(worker: str) -> str:
+    """One migrated database per xdist worker; tables are emptied before each test."""
+    if worker in _PG_READY:
+        return _PG_READY[worker]
+    base = make_url(normalize_url(PG_URL))
+    name = f"paydesk_test_{worker}_{os.getpid()}"  # unique: parallel runs never collide
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = base.set(database=name).render_as_string(hide_password=False)
+    _PG_READY[worker] = url
+    atexit.register(_drop_pg, base, name)
+    return url
+
+
+def _drop_pg(base: object, name: str) -> None:
+    try:
+        admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")  # type: ignore[attr-defined]
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    except Exception:  # noqa: BLE001 - best effort at exit
+        pass
+
+
+def _pg_reset(ctx: AppContext) -> None:
+    tables = [t.name for t in metadata.sorted_tables if t.name not in ("workspaces", "counters")]
+    tables += [
+        r[0]
+        for r in ctx.engine.connect().execute(
+            text(
+                "SELECT tablename FROM pg_tables "
+                "WHERE schemaname='public' AND tablename <> 'alembic_version'"
+            )
+        )
+    ]
+    names = sorted({t for t in tables if t not in ("workspaces", "counters", "alembic_version")})
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
+        )
+        conn.execute(text("ALTER SEQUENCE ticket_number_seq RESTART WITH 10001"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql" and not PG_URL:
+        if SKIP_PG:
+            pytest.skip("PAYDESK_SKIP_POSTGRES=1")
+        pytest.fail("PostgreSQL is required: set PAYDESK_TEST_DATABASE_URL (make test does)")
+    return request.param
+
+
+@pytest.fixture
+def settings(
+    db_kind: str,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Settings:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    if db_kind == "sqlite":
+        template = _sqlite_template(tmp_path_factory.getbasetemp())
+        db = tmp_path / "paydesk.db"
+        shutil.copyfile(template, db)
+        url = f"sqlite:///{db}"
+    else:
+        url = _pg_database(_worker(request))
+    return Settings(
+        database_url=url,
+        data_dir=data_dir,
+        secret_key="test-secret-" + uuid.uuid4().hex,
+        base_url="http://testserver",
+    )
+
+
+@pytest.fixture
+def ctx(settings: Settings, db_kind: str) -> Iterator[AppContext]:
+    engine = make_engine(settings.database_url, pool_size=5)
+    c = build_context(settings, engine=engine)
+    if db_kind == "postgresql":
+        prepare(c)
+        _pg_reset(c)
+    prepare(c)
+    yield c
+    engine.dispose()
+
+
+@pytest.fixture
+def app(ctx: AppContext):  # type: ignore[no-untyped-def]
+    from paydesk.web.app import create_app
+
+    return create_app(ctx=ctx)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def admin_token(ctx: AppContext) -> str:
+    from paydesk.services.auth import create_token
+
+    return create_token(ctx, "admin", "tests").token
+
+
+@pytest.fixture
+def api(client, admin_token: str):  # type: ignore[no-untyped-def]
+    """TestClient with an admin bearer token."""
+    client.headers["Authorization"] = f"Bearer {admin_token}"
+    return client
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not REDIS_URL:
+        pytest.fail("Redis is required: set PAYDESK_TEST_REDIS_URL (make test does)")
+    return REDIS_URL
