@@ -14,6 +14,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./var/paydesk.db"
     redis_url: str | None = None
+    redis_prefix: str = "paydesk:"  # keys/channels in Redis (unique per test run)
     data_dir: Path = Path("./var")
     secret_key: str = Field(default="", description="signs reply tokens, links; generated if empty")
     base_url: str = "http://127.0.0.1:8000"
@@ -29,15 +30,65 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "TOPAY Support <support@topay.example>"
     support_addresses: str = "support@topay.example"
+    # email channel (issue 3): IMAP polling, intake limits, auto-ack, outbox retries
+    imap_host: str | None = None
+    imap_port: int = 143
+    imap_username: str | None = None
+    imap_password: str | None = None
+    imap_ssl: bool = False
+    imap_folder: str = "INBOX"
+    imap_done_folder: str | None = None  # move processed mail here (else only flag \\Seen)
+    imap_poll_seconds: float = 30.0
+    email_max_message_bytes: int = 25_000_000  # larger mail: notice to sender + visible entry
+    email_ack_per_hour: int = 3  # auto-acknowledgements per sender per hour
+    email_plus_addressing: bool = False  # Reply-To support+t<ticket>-<sig>@… (MTA must allow)
+    email_max_attempts: int = 8  # outbox delivery attempts before a message is failed
 
     # limits
     max_body_bytes: int = 1_000_000
     max_attachment_bytes: int = 10_000_000
     max_request_bytes: int = 30_000_000
 
+    # payments (issue 7): PAYDESK_PAYMENTS_URL selects the platform's HTTP API, else the sandbox
+    payments_url: str | None = None
+    payments_token: str | None = None
+    payments_timeout_seconds: float = 3.0
+    sms_url: str | None = None  # SMS gateway; unset = SMS written under data_dir/sms-outbox
+    sms_token: str | None = None
+    # refunds above this amount (per currency, in major units) need a supervisor's approval
+    refund_approval_limits: dict[str, str] = Field(
+        default_factory=lambda: {"CNY": "500", "USD": "100", "JPY": "10000", "BTC": "0.001"}
+    )
+    refund_approval_default_limit: str = "0"  # other currencies: every refund needs approval
+    verification_code_ttl_seconds: int = 600
+    verification_max_attempts: int = 5
+    verification_max_per_hour: int = 5  # codes sent per customer per hour
+    verification_valid_seconds: int = 900  # how long a passed check authorises an action
+    # which checks each account action needs: "registered" (a channel on file), "new" (the new
+    # contact being added); an empty list means no customer verification (e.g. a freeze)
+    verification_requirements: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "password_reset": ["registered"],
+            "contact_change": ["registered", "new"],
+            "unfreeze": ["registered"],
+            "freeze": [],
+            "refund": [],
+            "self_service": ["registered"],
+        }
+    )
+    dispute_response_days: int = 10
+    chargeback_response_days: int = 7
+
     # behaviour
     default_locale: str = "en"
     timezone: str = "Asia/Shanghai"
+    # assistant (issue 5): agents' hours for handoff promises, in `timezone`
+    assistant_business_hours: str = "08:00-22:00"
+    # optional generative replies via an OpenAI-compatible endpoint (off when unset)
+    assistant_llm_url: str | None = None
+    assistant_llm_model: str = "gpt-4o-mini"
+    assistant_llm_key: str | None = None
+    assistant_llm_timeout_seconds: float = 8.0
     demo: bool = False
     log_level: str = "info"
 

@@ -126,10 +126,11 @@ class RedisBus:
 
     PREFIX = "paydesk:"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str | None = None) -> None:
         import redis
 
         self.url = url
+        self.PREFIX = prefix or RedisBus.PREFIX  # tests use a unique prefix on a shared Redis
         self.hub = _LocalHub()
         self._sync = redis.Redis.from_url(url)
         self._task: asyncio.Task[None] | None = None
@@ -186,5 +187,5 @@ class RedisBus:
             self._task = None
 
 
-def make_bus(redis_url: str | None) -> EventBus:
-    return RedisBus(redis_url) if redis_url else InProcessBus()
+def make_bus(redis_url: str | None, prefix: str | None = None) -> EventBus:
+    return RedisBus(redis_url, prefix) if redis_url else InProcessBus()

@@ -20,7 +20,7 @@ from paydesk.domain.tickets import Category
 from paydesk.realtime.bus import EventBus, make_bus
 from paydesk.services.uow import UnitOfWork
 from paydesk.settings import Settings
-from paydesk.store.db import make_engine, make_sessionmaker
+from paydesk.store.db import make_engine, make_sessionmaker, write_lock_for
 
 if TYPE_CHECKING:
     from paydesk.domain.inbound import InboundMessage
@@ -54,7 +54,7 @@ class AppContext:
         return self.engine.dialect.name
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions())
+        return UnitOfWork(self.sessions(), write_lock_for(self.engine))
 
     def read(self) -> Session:
         """A session for reads: on SQLite it starts a deferred transaction (no write lock)."""
@@ -87,7 +87,7 @@ def build_context(settings: Settings, *, engine: Engine | None = None) -> AppCon
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
-        bus=make_bus(settings.redis_url),
+        bus=make_bus(settings.redis_url, settings.redis_prefix),
         mailer=make_mailer(settings),
     )
     for spec in PLUGINS:
@@ -98,4 +98,5 @@ def build_context(settings: Settings, *, engine: Engine | None = None) -> AppCon
 
 # Capabilities plug into the core here (redaction rules, intent classifier, email auto-ack...),
 # each a `def install(ctx: AppContext) -> None` named "module:function". One line per capability.
-PLUGINS: list[str] = []
+PLUGINS: list[str] = [
+]

@@ -19,14 +19,17 @@ class UnitOfWork:
     succeeded, so nothing outside the database ever sees data that was rolled back.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, write_lock: Any = None) -> None:
         self.session = session
         self._after: list[Callable[[], Any]] = []
+        self._lock = write_lock  # SQLite: serialise writers (see store.db.SqliteWriteLock)
 
     def on_commit(self, fn: Callable[[], Any]) -> None:
         self._after.append(fn)
 
     def __enter__(self) -> UnitOfWork:
+        if self._lock is not None:
+            self._lock.acquire()
         return self
 
     def __exit__(
@@ -42,6 +45,8 @@ class UnitOfWork:
                 self.session.rollback()
         finally:
             self.session.close()
+            if self._lock is not None:
+                self._lock.release()
         if exc_type is None:
             for fn in self._after:
                 try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +64,49 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+class SqliteWriteLock:
+    """Serialises write transactions on one SQLite file across the threads of this process
+    (an RLock) and across processes (flock on a lock file beside the database).
+
+    SQLite allows one writer; without this, writers of a multi-worker server collide and SQLite's
+    busy handler backs off with sleeps of up to 100 ms (seen as p99 spikes). A kernel lock hands
+    the write turn over immediately instead.
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self._tlock = threading.RLock()
+        self._depth = 0
+        self._fd = os.open(db_path + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def acquire(self) -> None:
+        self._tlock.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._tlock.release()
+
+
+_WRITE_LOCKS: dict[str, SqliteWriteLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock_for(engine: Engine) -> SqliteWriteLock | None:
+    """The process-wide write lock of a SQLite file engine (None for other databases)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    path = engine.url.database
+    if not path or path == ":memory:":
+        return None
+    path = os.path.abspath(path)
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(path)
+        if lock is None:
+            lock = _WRITE_LOCKS[path] = SqliteWriteLock(path)
+        return lock

@@ -14,7 +14,6 @@ from paydesk.domain.tickets import Channel
 from paydesk.services import intake
 from paydesk.services.queries import TicketFilter, list_tickets, ticket_detail, ticket_summary
 from paydesk.services.tickets import add_agent_message, update_ticket
-from paydesk.store.tickets import Ticket
 from paydesk.web.deps import ApiActor, Ctx
 from paydesk.web.schemas import (
     MessageCreate,
@@ -69,20 +68,17 @@ def create_ticket(
     result = intake.receive(ctx, msg, actor=actor)
     if result.action == "duplicate":
         response.status_code = 200
-    with ctx.read() as s:
-        t = s.get(Ticket, result.ticket_id)
-        assert t is not None
-        return {
-            "id": t.id,
-            "number": t.number,
-            "status": t.status,
-            "category": t.category,
-            "priority": t.priority,
-            "queue_id": t.queue_id,
-            "customer_id": t.customer_id,
-            "message_id": result.message_id,
-            "created": result.action == "created",
-        }
+    return {
+        "id": result.ticket_id,
+        "number": result.ticket_number,
+        "status": result.status,
+        "category": result.category,
+        "priority": result.priority,
+        "queue_id": result.queue_id,
+        "customer_id": result.customer_id,
+        "message_id": result.message_id,
+        "created": result.action == "created",
+    }
 
 
 @router.get("", response_model=TicketList, responses=ERRORS)
