@@ -18,6 +18,7 @@ from paydesk.domain.classify import classify_category
 from paydesk.domain.redaction import Redactor, default_redactor
 from paydesk.domain.tickets import Category
 from paydesk.realtime.bus import EventBus, make_bus
+from paydesk.realtime.relay import RelayBus
 from paydesk.services.uow import UnitOfWork
 from paydesk.settings import Settings
 from paydesk.store.db import make_engine, make_sessionmaker, write_lock_for
@@ -87,7 +88,9 @@ def build_context(settings: Settings, *, engine: Engine | None = None) -> AppCon
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
-        bus=make_bus(settings.redis_url, settings.redis_prefix),
+        bus=make_bus(settings.redis_url, settings.redis_prefix)
+        if settings.redis_url
+        else RelayBus(engine),
         mailer=make_mailer(settings),
     )
     for spec in PLUGINS:

@@ -39,7 +39,8 @@ router = APIRouter(prefix="/agent", include_in_schema=False)
 
 
 # Sidebar panels of the ticket page, "module:function" → (ctx, actor, ticket dict) -> Markup | None.
-TICKET_PANELS: list[str] = []
+TICKET_PANELS: list[str] = [
+]
 
 
 def _load(spec: str) -> Any:
@@ -286,7 +287,7 @@ def ticket_page(request: Request, ctx: Ctx, ticket_id: int) -> Response:
         "agent/ticket.html",
         locale="en",
         me=info.actor,
-        t=t,
+        tk=t,
         history=[h for h in history if h.id != ticket_id],
         agents=agents,
         queues=queues,

@@ -1,0 +1,139 @@
+"""Embedded-mode fan-out between processes that share a database but no Redis.
+
+`RelayBus` delivers every event to this process's subscribers at once and appends it to the
+`bus_events` table (batched by a writer thread: one small transaction per burst); each server
+process tails the table every 200 ms and dispatches events that other processes wrote. Rows older
+than a minute are pruned. With Redis configured, `RedisBus` is used instead and this is idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select
+
+from paydesk.realtime.bus import InProcessBus
+from paydesk.store.base import utcnow
+from paydesk.store.bus import BusEvent
+from paydesk.store.db import write_lock_for
+
+log = logging.getLogger(__name__)
+_E = BusEvent.__table__
+POLL_SECONDS = 0.2
+KEEP = timedelta(minutes=1)
+
+
+class RelayBus(InProcessBus):
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        self._reader = engine.execution_options(sqlite_begin="DEFERRED")
+        self.origin = uuid.uuid4().hex
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_id = 0
+
+    def publish(self, topic: str, event: dict[str, Any]) -> None:
+        self.hub.dispatch(topic, event)
+        with self._lock:
+            self._buffer.append(
+                {"origin": self.origin, "topic": topic, "payload": event, "created_at": utcnow()}
+            )
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(
+                    target=self._write_loop, daemon=True, name="paydesk-bus-relay"
+                )
+                self._writer.start()
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Write buffered events now (tests, CLI commands before they exit)."""
+        with self._lock:
+            rows, self._buffer = self._buffer, []
+        if not rows:
+            return
+        lock = write_lock_for(self.engine)
+        if lock:
+            lock.acquire()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(_E), rows)
+        except Exception:  # live updates degrade; the data itself is committed already
+            log.exception("bus relay write failed")
+        finally:
+            if lock:
+                lock.release()
+
+    def _write_loop(self) -> None:
+        while True:
+            if not self._wake.wait(timeout=30):
+                with self._lock:
+                    if not self._buffer:
+                        self._writer = None
+                        return
+            self._wake.clear()
+            self.flush()
+
+    async def start(self) -> None:
+        def last() -> int:
+            with self._reader.connect() as conn:
+                return int(conn.execute(select(func.max(_E.c.id))).scalar() or 0)
+
+        self._last_id = await asyncio.to_thread(last)
+        self._task = asyncio.create_task(self._tail())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await asyncio.to_thread(self.flush)
+
+    async def _tail(self) -> None:
+        rounds = 0
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                rows = await asyncio.to_thread(self._read)
+            except Exception:
+                log.exception("bus relay read failed")
+                continue
+            for row in rows:
+                self._last_id = max(self._last_id, row.id)
+                if row.origin != self.origin:
+                    self.hub.dispatch(row.topic, row.payload)
+            rounds += 1
+            if rounds % 300 == 0:  # about once a minute
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._prune)
+
+    def _read(self) -> list[Any]:
+        with self._reader.connect() as conn:
+            return list(
+                conn.execute(
+                    select(_E.c.id, _E.c.origin, _E.c.topic, _E.c.payload)
+                    .where(_E.c.id > self._last_id)
+                    .order_by(_E.c.id)
+                    .limit(2000)
+                )
+            )
+
+    def _prune(self) -> None:
+        lock = write_lock_for(self.engine)
+        if lock:
+            lock.acquire()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(_E).where(_E.c.created_at < utcnow() - KEEP))
+        finally:
+            if lock:
+                lock.release()
