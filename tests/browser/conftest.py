@@ -38,8 +38,16 @@ def browser_type_launch_args(browser_type_launch_args):  # type: ignore[no-untyp
     return {
         **browser_type_launch_args,
         "executable_path": "/usr/bin/chromium",
-        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
     }
 
 
@@ -75,12 +83,25 @@ class LiveServer:
                 if to in str(m.get("To", "")):
                     return m
             time.sleep(0.1)
-        raise AssertionError(f"no mail to {to} within {timeout}s; got {[m['To'] for m in self.mail]}")
+        raise AssertionError(
+            f"no mail to {to} within {timeout}s; got {[m['To'] for m in self.mail]}"
+        )
 
-    def agent(self, email: str, role: str = "agent", name: str = "Test Agent",
-              queues: list[str] | None = None) -> str:
-        create_agent(self.ctx, email=email, name=name, password=AGENT_PASSWORD, role=role,
-                     queues=queues or [])
+    def agent(
+        self,
+        email: str,
+        role: str = "agent",
+        name: str = "Test Agent",
+        queues: list[str] | None = None,
+    ) -> str:
+        create_agent(
+            self.ctx,
+            email=email,
+            name=name,
+            password=AGENT_PASSWORD,
+            role=role,
+            queues=queues or [],
+        )
         return AGENT_PASSWORD
 
 
@@ -94,23 +115,31 @@ def live_server() -> Iterator[LiveServer]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
-    env.update({
-        "PAYDESK_DATABASE_URL": f"sqlite:///{tmp}/paydesk.db",
-        "PAYDESK_DATA_DIR": str(tmp / "data"),
-        "PAYDESK_SECRET_KEY": "browser-tests",
-        "PAYDESK_BASE_URL": url,
-        "PAYDESK_SMTP_HOST": "127.0.0.1",
-        "PAYDESK_SMTP_PORT": str(smtp_port),
-        "PAYDESK_LOG_LEVEL": "warning",
-    })
+    env.update(
+        {
+            "PAYDESK_DATABASE_URL": f"sqlite:///{tmp}/paydesk.db",
+            "PAYDESK_DATA_DIR": str(tmp / "data"),
+            "PAYDESK_SECRET_KEY": "browser-tests",
+            "PAYDESK_BASE_URL": url,
+            "PAYDESK_SMTP_HOST": "127.0.0.1",
+            "PAYDESK_SMTP_PORT": str(smtp_port),
+            "PAYDESK_LOG_LEVEL": "warning",
+        }
+    )
     env.pop("PAYDESK_REDIS_URL", None)
-    settings = Settings(database_url=env["PAYDESK_DATABASE_URL"], data_dir=tmp / "data",
-                        secret_key="browser-tests", base_url=url, smtp_host="127.0.0.1",
-                        smtp_port=smtp_port)
+    settings = Settings(
+        database_url=env["PAYDESK_DATABASE_URL"],
+        data_dir=tmp / "data",
+        secret_key="browser-tests",
+        base_url=url,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+    )
     ctx = build_context(settings)
     prepare(ctx)
-    proc = subprocess.Popen([sys.executable, "-m", "paydesk.cli", "serve", "--port", str(port)],
-                            env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paydesk.cli", "serve", "--port", str(port)], env=env, cwd=ROOT
+    )
     try:
         for _ in range(300):
             try:

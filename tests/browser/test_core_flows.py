@@ -14,9 +14,16 @@ from tests.browser.conftest import LiveServer, agent_login
 
 def test_agent_login_open_ticket_reply(page: Page, live_server: LiveServer) -> None:
     live_server.agent("wang@topay.example", role="supervisor", name="Wang Fang")
-    res = intake.receive(live_server.ctx, InboundMessage(
-        channel=Channel.EMAIL, subject="Transfer stuck <b>pending</b>", body="My transfer is pending",
-        email="ben@example.com", name="Ben <script>alert(1)</script>"))
+    res = intake.receive(
+        live_server.ctx,
+        InboundMessage(
+            channel=Channel.EMAIL,
+            subject="Transfer stuck <b>pending</b>",
+            body="My transfer is pending",
+            email="ben@example.com",
+            name="Ben <script>alert(1)</script>",
+        ),
+    )
     agent_login(page, live_server, "wang@topay.example")
     row = page.locator(f"tr[data-id='{res.ticket_id}']")
     expect(row).to_contain_text("Transfer stuck <b>pending</b>")  # escaped, shown literally
@@ -29,7 +36,9 @@ def test_agent_login_open_ticket_reply(page: Page, live_server: LiveServer) -> N
     expect(page.locator("#reply-body")).to_be_focused()
     page.locator("#reply-body").fill("Hello Ben, we are checking your transfer now.")
     page.get_by_role("button", name=re.compile("Send")).click()
-    expect(page.locator("#timeline .msg.author-agent")).to_contain_text("we are checking your transfer")
+    expect(page.locator("#timeline .msg.author-agent")).to_contain_text(
+        "we are checking your transfer"
+    )
     expect(page.locator("#ticket-status")).to_have_text("pending")
     # status change from the sidebar
     page.locator("#status-select").select_option("solved")
@@ -41,8 +50,15 @@ def test_inbox_refreshes_live(page: Page, live_server: LiveServer) -> None:
     live_server.agent("live@topay.example", role="supervisor")
     agent_login(page, live_server, "live@topay.example")
     page.wait_for_timeout(300)  # the socket connects
-    intake.receive(live_server.ctx, InboundMessage(
-        channel=Channel.WEB, subject="Live refresh works", body="hello", email="live-cust@example.com"))
+    intake.receive(
+        live_server.ctx,
+        InboundMessage(
+            channel=Channel.WEB,
+            subject="Live refresh works",
+            body="hello",
+            email="live-cust@example.com",
+        ),
+    )
     expect(page.locator("#inbox-rows")).to_contain_text("Live refresh works", timeout=5000)
 
 
@@ -64,21 +80,30 @@ def test_customer_request_sign_in_by_link_sees_reply(page: Page, live_server: Li
     number = int(re.search(r"#(\d+)", sent.inner_text()).group(1))  # type: ignore[union-attr]
 
     # an agent answers through the API
+    import httpx
+
     from paydesk.services.actors import system_actor
     from paydesk.services.auth import create_token
-    import httpx
 
     tok = create_token(live_server.ctx, "agent", "browser").token
     h = {"Authorization": f"Bearer {tok}"}
-    found = httpx.get(live_server.url + "/api/v1/tickets", params={"q": str(number)}, headers=h).json()
+    found = httpx.get(
+        live_server.url + "/api/v1/tickets", params={"q": str(number)}, headers=h
+    ).json()
     tid = found["tickets"][0]["id"]
     ticket = httpx.get(f"{live_server.url}/api/v1/tickets/{tid}", headers=h).json()
     assert ticket["fields"]["transaction_id"] == "TP20261102-88341"
-    r = httpx.post(f"{live_server.url}/api/v1/tickets/{tid}/messages", headers=h,
-                   json={"body": "Your refund was sent today."})
+    r = httpx.post(
+        f"{live_server.url}/api/v1/tickets/{tid}/messages",
+        headers=h,
+        json={"body": "Your refund was sent today."},
+    )
     assert r.status_code == 201
-    httpx.post(f"{live_server.url}/api/v1/tickets/{tid}/messages", headers=h,
-               json={"body": "internal: customer is VIP", "internal": True})
+    httpx.post(
+        f"{live_server.url}/api/v1/tickets/{tid}/messages",
+        headers=h,
+        json={"body": "internal: customer is VIP", "internal": True},
+    )
     assert system_actor() is not None
 
     # the customer signs in with an emailed one-time link
@@ -87,7 +112,9 @@ def test_customer_request_sign_in_by_link_sees_reply(page: Page, live_server: Li
     page.get_by_role("button", name="Email me a link").click()
     expect(page.locator("#link-sent")).to_be_visible()
     mail = live_server.wait_for_mail("carol@example.com")
-    link = re.search(r"https?://\S+/portal/login/\S+", mail.get_body(("plain",)).get_content()).group(0)  # type: ignore[union-attr]
+    link = re.search(
+        r"https?://\S+/portal/login/\S+", mail.get_body(("plain",)).get_content()
+    ).group(0)  # type: ignore[union-attr]
     page.goto(link)
     page.wait_for_url(live_server.url + "/portal/tickets")
     page.get_by_role("link", name="Refund missing").click()

@@ -186,7 +186,8 @@ def _inbox_filter(request: Request, info: SessionInfo) -> TicketFilter:
     qp = request.query_params
     view = qp.get("view", "unsolved")
     f = TicketFilter(
-        status=qp.get("status") or ("unsolved" if view == "unsolved" else None),
+        # a search looks through every status unless one is chosen
+        status=qp.get("status") or ("unsolved" if view == "unsolved" and not qp.get("q") else None),
         queue=qp.get("queue") or None,
         q=(qp.get("q") or "")[:500] or None,
         category=qp.get("category") or None,
