@@ -165,3 +165,27 @@ def test_workspace_isolation_of_tickets(ctx):
     stranger = Actor(kind="token", id=99, workspace_id=2, role="admin")
     with ctx.read() as s, pytest.raises(NotFound):
         access_ticket(s, stranger, a.ticket_id)
+
+
+def test_two_processes_creating_the_same_new_customer(ctx, settings):
+    """Two app processes (two contexts, two connection pools) race to create one customer."""
+    import concurrent.futures as cf
+
+    from paydesk.services.context import build_context
+
+    other = build_context(settings)
+    try:
+
+        def one(i: int):
+            c = ctx if i % 2 else other
+            return intake.receive(
+                c,
+                InboundMessage(channel=Channel.API, body=f"m{i}", email=f"race{i % 3}@example.com"),
+            )
+
+        with cf.ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(one, range(48)))
+    finally:
+        other.engine.dispose()
+    assert len({r.customer_id for r in results}) == 3
+    assert len({r.ticket_id for r in results}) == 48

@@ -25,7 +25,7 @@ from typing import Any
 
 import nh3
 from sqlalchemy import Connection, bindparam, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from paydesk.domain import tickets as rules
@@ -195,15 +195,20 @@ def receive(ctx: AppContext, msg: InboundMessage, *, actor: Actor | None = None)
         category,
         [f.as_dict() for f in subject.findings + body.findings],
     )
-    try:
-        return _committer(ctx).submit(item)
-    except IntegrityError:
-        # a concurrent retry of the same item committed first: answer with its result
-        if key:
-            dup = _find_duplicate(ctx, key)
-            if dup:
-                return dup
-        raise
+    for attempt in range(3):
+        try:
+            return _committer(ctx).submit(item)
+        except (IntegrityError, OperationalError):
+            # a concurrent retry of the same item committed first: answer with its result
+            if key:
+                dup = _find_duplicate(ctx, key)
+                if dup:
+                    return dup
+            # another process created the same new customer (unique identity) or PostgreSQL
+            # broke a deadlock: the next attempt sees the committed rows
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _category(
