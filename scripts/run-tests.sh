@@ -10,6 +10,7 @@ export PYTHONDONTWRITEBYTECODE=1
 echo "== lint"
 $BIN/ruff check src tests bench
 $BIN/lint-imports --no-cache >/dev/null && echo "import layers: kept"
+$BIN/mypy  # strict on the pure domain layer (pyproject [tool.mypy])
 echo "== tests (SQLite and PostgreSQL)"
 $BIN/pytest -q -p no:playwright --ignore=tests/browser -n 2 --dist loadfile "$@"
 if [ -d tests/browser ] && ls tests/browser/test_*.py >/dev/null 2>&1; then

@@ -12,7 +12,7 @@ class Event:
         return type(self).__name__
 
     def payload(self) -> dict[str, Any]:
-        return {"type": self.name(), **asdict(self)}  # type: ignore[call-overload]
+        return {"type": self.name(), **asdict(self)}
 
 
 @dataclass(frozen=True, slots=True)
