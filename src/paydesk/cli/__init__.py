@@ -52,6 +52,7 @@ def _run(host: str, port: int, workers: int) -> None:
         access_log=False,
         proxy_headers=True,
         ws_max_size=1_048_576,
+        ws_per_message_deflate=False,  # ~90 KB of zlib state per chat socket; chat frames are tiny
     )
 
 
@@ -124,7 +125,10 @@ def migrate() -> None:
 
 
 # Capability command groups register here: (module, attribute, name).
-SUBCOMMANDS: list[tuple[str, str, str]] = []
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("paydesk.cli.audit", "app", "audit"),
+    ("paydesk.cli.privacy", "app", "privacy"),
+]
 
 
 def _load_subcommands() -> None:

@@ -59,6 +59,15 @@ def access_customer(session: Session, actor: Actor, customer_id: int) -> Custome
         raise NotFound(f"customer {customer_id} not found")
     if actor.is_customer and actor.id != customer_id:
         raise NotFound(f"customer {customer_id} not found")
+    if actor.is_staff and not actor.can(Perm.TICKET_READ_ALL):
+        # queue-scoped staff see a customer only through a ticket they may see
+        seen = session.scalar(
+            visible_tickets(
+                actor, select(Ticket.id).where(Ticket.customer_id == customer_id)
+            ).limit(1)  # type: ignore[arg-type]
+        )
+        if seen is None:
+            raise NotFound(f"customer {customer_id} not found")
     return customer
 
 

@@ -3,6 +3,9 @@
 `record` only inserts (no lock, so intake stays fast on PostgreSQL); `seal_chain` links unsealed
 events in id order — hash = sha256(prev_hash + canonical JSON of the event) — and runs after
 commits and periodically. `verify_chain` recomputes the chain and reports the first broken link.
+Sealed rows cannot be updated or deleted (database triggers, migration 0003_privacy).
+String details pass through the redactor, so a secret can never be written into the trail.
+`search_events` is the auditors' query (by customer, actor, action, time range).
 """
 
 from __future__ import annotations
@@ -12,12 +15,30 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from paydesk.domain.errors import InvalidInput
+from paydesk.domain.permissions import Perm
+from paydesk.domain.redaction import redact
 from paydesk.services.actors import Actor
 from paydesk.store.audit import AuditEvent
 from paydesk.store.base import utcnow
+
+MAX_PAGE = 200
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """Details with every string redacted (bounded depth: details are small by design)."""
+    if isinstance(value, str):
+        return redact(value).text if len(value) >= 3 else value
+    if depth > 4:
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v, depth + 1) for v in value]
+    return value
 
 
 def record(
@@ -41,7 +62,7 @@ def record(
         object_type=object_type,
         object_id=object_id,
         customer_id=customer_id,
-        details=details or {},
+        details=_clean(details) if details else {},
     )
     session.add(ev)
     return ev
@@ -86,11 +107,116 @@ def seal_chain(session: Session, batch: int = 5000) -> int:
 
 def verify_chain(session: Session) -> int | None:
     """Id of the first event whose hash does not match, or None when the sealed chain is intact."""
+    return verify_report(session)["first_broken_id"]  # type: ignore[no-any-return]
+
+
+def verify_report(session: Session) -> dict[str, Any]:
+    """Walk the sealed chain in id order (streamed): counts and the first broken link.
+
+    A link breaks when an event's content changed (hash mismatch), when an event was removed
+    or inserted (prev_hash no longer the predecessor's hash), or when an unsealed row sits
+    before a sealed one (someone blanked a hash)."""
     prev = ""
-    for ev in session.scalars(
-        select(AuditEvent).where(AuditEvent.hash != "").order_by(AuditEvent.id)
-    ):
-        if ev.prev_hash != prev or ev.hash != event_digest(prev, ev):
-            return ev.id
+    sealed = 0
+    broken: int | None = None
+    reason = ""
+    stmt = select(AuditEvent).where(AuditEvent.hash != "").order_by(AuditEvent.id)
+    for ev in session.scalars(stmt.execution_options(yield_per=1000)):
+        if ev.prev_hash != prev:
+            broken, reason = ev.id, "prev_hash does not match the previous event (removed/inserted)"
+            break
+        if ev.hash != event_digest(prev, ev):
+            broken, reason = ev.id, "content changed after sealing"
+            break
         prev = ev.hash
-    return None
+        sealed += 1
+    last_sealed = session.scalar(
+        select(AuditEvent.id).where(AuditEvent.hash != "").order_by(AuditEvent.id.desc()).limit(1)
+    )
+    if broken is None and last_sealed is not None:
+        gap = session.scalar(
+            select(AuditEvent.id)
+            .where(AuditEvent.hash == "", AuditEvent.id < last_sealed)
+            .order_by(AuditEvent.id)
+            .limit(1)
+        )
+        if gap is not None:
+            broken, reason = gap, "an event before the sealed head has no hash (blanked)"
+    unsealed = session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.hash == "")
+    )
+    return {
+        "ok": broken is None,
+        "sealed": sealed,
+        "unsealed": int(unsealed or 0),
+        "first_broken_id": broken,
+        "reason": reason,
+        "head": prev,
+    }
+
+
+def search_events(
+    session: Session,
+    actor: Actor,
+    *,
+    customer_id: int | None = None,
+    actor_type: str | None = None,
+    actor_id: int | None = None,
+    actor_name: str | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[AuditEvent]:
+    """Auditor search, newest first; `before_id` pages backwards. Needs audit.read.
+
+    `action` matches a prefix when it ends with "." or "*" ("ticket." → every ticket action).
+    The search itself is audited (who looked at whose trail)."""
+    actor.require(Perm.AUDIT_READ)
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    if since and until and since > until:
+        raise InvalidInput("since is after until", field="since")
+    stmt = select(AuditEvent).where(AuditEvent.workspace_id == actor.workspace_id)
+    if customer_id is not None:
+        stmt = stmt.where(AuditEvent.customer_id == customer_id)
+    if actor_type:
+        stmt = stmt.where(AuditEvent.actor_type == actor_type)
+    if actor_id is not None:
+        stmt = stmt.where(AuditEvent.actor_id == actor_id)
+    if actor_name:
+        stmt = stmt.where(AuditEvent.actor_name == actor_name)
+    if action:
+        if action.endswith(("*", ".")):
+            prefix = action.rstrip("*")
+            stmt = stmt.where(AuditEvent.action.startswith(prefix, autoescape=True))
+        else:
+            stmt = stmt.where(AuditEvent.action == action)
+    if object_type:
+        stmt = stmt.where(AuditEvent.object_type == object_type)
+    if object_id is not None:
+        stmt = stmt.where(AuditEvent.object_id == object_id)
+    if since:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until:
+        stmt = stmt.where(AuditEvent.at < until)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    return list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def event_dict(ev: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": ev.id,
+        "at": ev.at.isoformat(),
+        "actor": {"type": ev.actor_type, "id": ev.actor_id, "name": ev.actor_name},
+        "action": ev.action,
+        "object": {"type": ev.object_type, "id": ev.object_id},
+        "customer_id": ev.customer_id,
+        "details": ev.details,
+        "sealed": bool(ev.hash),
+        "hash": ev.hash or None,
+    }

@@ -115,13 +115,54 @@ class NewToken:
     token: str
 
 
-def create_token(ctx: AppContext, role: str, name: str, *, workspace_id: int = 1) -> NewToken:
+# Scopes narrow what a token's role allows, by API area and access: "tickets:read",
+# "tickets:write" (implies read), "audit:read", "*" (everything the role may do). No scopes =
+# the role's full reach (tokens made before scopes existed keep working).
+SCOPE_AREAS = frozenset(
+    {"tickets", "customers", "audit", "privacy", "tokens", "kb", "assistant", "payments", "*"}
+)
+
+
+def normalise_scopes(scopes: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for raw in scopes or []:
+        scope = raw.strip().lower()
+        area, _, access = scope.partition(":")
+        if scope == "*" or (area in SCOPE_AREAS and access in ("read", "write", "*")):
+            if scope not in out:
+                out.append(scope)
+            continue
+        raise InvalidInput(f"unknown scope {raw!r} (use area:read|write, or *)", field="scopes")
+    return out
+
+
+def scope_allows(scopes: list[str], area: str, write: bool) -> bool:
+    """Whether a token with `scopes` may call an endpoint of `area` (read = GET/HEAD)."""
+    if not scopes or "*" in scopes:
+        return True
+    wanted = {f"{area}:write", f"{area}:*", "*:write", "*:*"}
+    if not write:
+        wanted |= {f"{area}:read", "*:read"}
+    return bool(wanted.intersection(scopes))
+
+
+def create_token(
+    ctx: AppContext,
+    role: str,
+    name: str,
+    *,
+    workspace_id: int = 1,
+    scopes: list[str] | None = None,
+    actor: Actor | None = None,
+) -> NewToken:
+    """A new API token (returned once; only its SHA-256 is stored)."""
     try:
         Role(role)
     except ValueError:
         raise InvalidInput(f"unknown role {role!r}", field="role") from None
     if not name.strip():
         raise InvalidInput("a token needs a name", field="name")
+    scope_list = normalise_scopes(scopes)
     raw = "pd_" + secrets.token_urlsafe(32)
     with ctx.uow() as uow:
         tok = ApiToken(
@@ -130,28 +171,82 @@ def create_token(ctx: AppContext, role: str, name: str, *, workspace_id: int = 1
             role=role,
             token_hash=sha256(raw),
             prefix=raw[:8],
+            scopes=scope_list,
         )
         uow.session.add(tok)
         uow.session.flush()
         audit.record(
             uow.session,
-            system_actor(workspace_id),
+            actor or system_actor(workspace_id),
             "token.created",
             object_type="token",
             object_id=tok.id,
-            details={"role": role, "name": tok.name},
+            details={"role": role, "name": tok.name, "scopes": scope_list},
         )
         tid = tok.id
     return NewToken(tid, raw)
 
 
 def revoke_token(ctx: AppContext, actor: Actor, token_id: int) -> None:
+    """Revoke a token (admin). Takes effect everywhere within the 5 s resolve cache; at once in
+    this process."""
+    from paydesk.domain.permissions import Perm
+
+    actor.require(Perm.ADMIN)
     with ctx.uow() as uow:
         tok = uow.session.get(ApiToken, token_id)
         if tok is None or tok.workspace_id != actor.workspace_id:
             raise NotFound(f"token {token_id} not found")
-        tok.revoked_at = utcnow()
-        audit.record(uow.session, actor, "token.revoked", object_type="token", object_id=token_id)
+        if tok.revoked_at is None:
+            tok.revoked_at = utcnow()
+            audit.record(
+                uow.session, actor, "token.revoked", object_type="token", object_id=token_id
+            )
+        digest = tok.token_hash
+    ctx.extras.setdefault("token_cache", {}).pop(digest, None)
+    ctx.extras.setdefault("token_scopes", {}).pop(digest, None)
+
+
+def list_tokens(ctx: AppContext, actor: Actor) -> list[dict[str, object]]:
+    """Tokens of the workspace (never the secret; the 8-character prefix identifies it)."""
+    from paydesk.domain.permissions import Perm
+
+    actor.require(Perm.ADMIN)
+    with ctx.read() as s:
+        rows = s.scalars(
+            select(ApiToken)
+            .where(ApiToken.workspace_id == actor.workspace_id)
+            .order_by(ApiToken.id)
+        ).all()
+        return [
+            {
+                "id": t.id,
+                "name": t.name,
+                "role": t.role,
+                "prefix": t.prefix,
+                "scopes": list(t.scopes or []),
+                "created_at": t.created_at.isoformat(),
+                "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+            }
+            for t in rows
+        ]
+
+
+def token_scopes(ctx: AppContext, raw: str) -> list[str] | None:
+    """Scopes of a live token (None when unknown or revoked). Cached like `resolve_token`."""
+    import time
+
+    cache: dict[str, tuple[list[str] | None, float]] = ctx.extras.setdefault("token_scopes", {})
+    digest = sha256(raw)
+    hit = cache.get(digest)
+    if hit and hit[1] > time.monotonic():
+        return hit[0]
+    with ctx.read() as s:
+        tok = s.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
+        scopes = None if tok is None or tok.revoked_at is not None else list(tok.scopes or [])
+    cache[digest] = (scopes, time.monotonic() + 5.0)
+    return scopes
 
 
 def resolve_token(ctx: AppContext, raw: str) -> Actor:
@@ -255,3 +350,70 @@ def complete_mfa(ctx: AppContext, raw: str) -> None:
 
 def csrf_ok(expected: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(expected, given or "")
+
+
+# --- TOTP two-factor (staff) ------------------------------------------------------------------
+
+TOTP_ISSUER = "TOPAY paydesk"
+
+
+def begin_totp(ctx: AppContext, actor: Actor) -> tuple[str, str]:
+    """Start (or restart) enrollment: a new secret kept as *pending* until a code confirms it.
+
+    Returns (secret, otpauth URI). The live secret, if any, stays in force meanwhile."""
+    import pyotp
+
+    if actor.kind != "agent" or actor.id is None:
+        raise InvalidInput("only staff accounts have two-factor sign-in")
+    secret = pyotp.random_base32()
+    with ctx.uow() as uow:
+        agent = uow.session.get(Agent, actor.id)
+        if agent is None:
+            raise NotFound("agent not found")
+        agent.preferences = {**(agent.preferences or {}), "totp_pending": secret}
+        email = agent.email
+    return secret, pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+
+
+def confirm_totp(ctx: AppContext, actor: Actor, code: str) -> None:
+    """Turn two-factor on once a code from the pending secret verifies (audited)."""
+    import pyotp
+
+    with ctx.uow() as uow:
+        agent = uow.session.get(Agent, actor.id) if actor.kind == "agent" else None
+        pending = (agent.preferences or {}).get("totp_pending") if agent else None
+        if agent is None or not pending:
+            raise InvalidInput("start the enrollment first", field="code")
+        if not pyotp.TOTP(pending).verify(code.strip(), valid_window=1):
+            raise InvalidInput("that code is not right; check the time on your phone", field="code")
+        agent.totp_secret = pending
+        agent.preferences = {k: v for k, v in agent.preferences.items() if k != "totp_pending"}
+        audit.record(
+            uow.session, actor, "auth.totp_enabled", object_type="agent", object_id=agent.id
+        )
+
+
+def disable_totp(ctx: AppContext, actor: Actor, password: str, code: str) -> None:
+    """Turn two-factor off: needs the password *and* a current code (audited)."""
+    import pyotp
+
+    with ctx.uow() as uow:
+        agent = uow.session.get(Agent, actor.id) if actor.kind == "agent" else None
+        if agent is None or not agent.totp_secret:
+            raise InvalidInput("two-factor sign-in is not on", field="code")
+        try:
+            _hasher.verify(agent.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            raise Unauthenticated("wrong password") from None
+        if not pyotp.TOTP(agent.totp_secret).verify(code.strip(), valid_window=1):
+            raise InvalidInput("that code is not right", field="code")
+        agent.totp_secret = None
+        audit.record(
+            uow.session, actor, "auth.totp_disabled", object_type="agent", object_id=agent.id
+        )
+
+
+def totp_enabled(ctx: AppContext, actor: Actor) -> bool:
+    with ctx.read() as s:
+        agent = s.get(Agent, actor.id) if actor.kind == "agent" else None
+        return bool(agent and agent.totp_secret)

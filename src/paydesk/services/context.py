@@ -102,4 +102,5 @@ def build_context(settings: Settings, *, engine: Engine | None = None) -> AppCon
 # Capabilities plug into the core here (redaction rules, intent classifier, email auto-ack...),
 # each a `def install(ctx: AppContext) -> None` named "module:function". One line per capability.
 PLUGINS: list[str] = [
+    "paydesk.services.privacy:install",
 ]

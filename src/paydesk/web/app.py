@@ -25,9 +25,12 @@ STATIC = Path(__file__).parent / "static"
 
 
 # Capabilities add their routers here as "module:attribute" (one line each).
-API_ROUTERS: list[str] = [
+API_ROUTERS: list[str] = [  # mounted under /api/v1
+    "paydesk.web.api.privacy:router",
 ]
-PAGE_ROUTERS: list[str] = [
+PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the portal's catch-alls
+    "paydesk.web.pages.security:router",
+    "paydesk.web.pages.audit:router",
 ]
 
 
@@ -100,6 +103,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(middleware.Guards)
     app.add_middleware(middleware.Metrics)
     app.add_middleware(middleware.BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(middleware.SecurityHeaders, hsts=settings.secure_cookies)

@@ -153,3 +153,111 @@ class Metrics:
                 route = route[:80]
             REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
+
+
+# --- guards: public rate limits and API token scopes ----------------------------------------
+
+# (method, path regex, bucket, limit, window seconds): per client IP. Forms that send mail or
+# check credentials are the abuse targets (sign-in link spam, password guessing, ticket floods).
+RATE_LIMITS: list[tuple[str, re.Pattern[str], str, int, int]] = [
+    ("POST", re.compile(r"^/portal/signin$"), "signin", 20, 600),
+    ("GET", re.compile(r"^/portal/login/"), "magic", 30, 600),
+    ("POST", re.compile(r"^/requests$"), "webform", 60, 600),
+    ("POST", re.compile(r"^/portal/tickets/\d+/reply$"), "portal-reply", 120, 600),
+    ("POST", re.compile(r"^/agent/login$"), "agent-login", 30, 600),
+    ("POST", re.compile(r"^/agent/2fa$"), "agent-2fa", 30, 600),
+]
+
+
+def _rate_scale() -> float:
+    """PAYDESK_RATE_LIMIT_SCALE multiplies every limit (e.g. 10 for a load test; 0 = off)."""
+    import os
+
+    try:
+        return max(0.0, float(os.environ.get("PAYDESK_RATE_LIMIT_SCALE", "1")))
+    except ValueError:
+        return 1.0
+
+
+_API_AREA = re.compile(r"^/api/v1/([a-z_-]+)")
+
+
+class Guards:
+    """Rate limits on public endpoints (memory or Redis, see web/ratelimit.py) and API token
+    scopes (services/auth.py `scope_allows`), enforced before any route runs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.scale = _rate_scale()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        path: str = scope["path"]
+        refusal = await self._check(scope, method, path)
+        if refusal is not None:
+            status, code, message = refusal
+            await _json(send, status, code, message)
+            return
+        await self.app(scope, receive, send)
+
+    async def _check(self, scope: Scope, method: str, path: str) -> tuple[int, str, str] | None:
+        import asyncio
+
+        from paydesk.domain.errors import RateLimited
+
+        ctx = scope["app"].state.ctx
+        for m, pattern, bucket, limit, window in RATE_LIMITS if self.scale else ():
+            if method == m and pattern.match(path):
+                limit = max(1, int(limit * self.scale))
+                from paydesk.web.ratelimit import get_limiter
+
+                client = scope.get("client")
+                ip = client[0] if client else "unknown"
+                limiter = get_limiter(ctx)
+                try:
+                    await asyncio.to_thread(
+                        limiter.hit, f"{bucket}:{ip}", limit=limit, window_seconds=window
+                    )
+                except RateLimited as exc:
+                    return 429, exc.code, exc.message
+                break
+        area = _API_AREA.match(path)
+        if area is None:
+            return None
+        auth = _header(scope, b"authorization")
+        kind, _, token = auth.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            return None
+        from paydesk.services.auth import scope_allows, token_scopes
+
+        scopes = await asyncio.to_thread(token_scopes, ctx, token.strip())
+        if scopes is None:
+            return None  # unknown/revoked: the route's dependency answers 401
+        if not scope_allows(scopes, area.group(1), method not in ("GET", "HEAD", "OPTIONS")):
+            return 403, "insufficient_scope", f"this token's scopes do not cover {area.group(1)}"
+        return None
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for k, v in scope.get("headers", []):
+        if k == name:
+            return v.decode("latin-1")  # type: ignore[no-any-return]
+    return ""
+
+
+async def _json(send: Send, status: int, code: str, message: str) -> None:
+    body = orjson.dumps({"error": {"code": code, "message": message}})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,7 +1,7 @@
 """Rate limits for public endpoints: fixed windows, in memory (embedded) or in Redis (scale-out).
 
-    limiter = get_limiter(ctx)
-    limiter.hit(f"assistant:{client_ip}", limit=30, window_seconds=60)  # raises RateLimited
+limiter = get_limiter(ctx)
+limiter.hit(f"assistant:{client_ip}", limit=30, window_seconds=60)  # raises RateLimited
 """
 
 from __future__ import annotations

@@ -32,7 +32,14 @@ def _local_time(value: datetime | None, tz: str = "Asia/Shanghai") -> str:
 env.filters["localtime"] = _local_time
 
 # Console navigation entries added by capabilities: (label, url, minimum roles or None for all).
-NAV_LINKS: list[tuple[str, str]] = []
+NAV_LINKS: list[tuple[str, str]] = [
+    ("Email", "/agent/email"),
+    ("Chat", "/agent/chat"),
+    ("Refunds", "/agent/refunds"),
+    ("Knowledge base", "/agent/kb"),
+    ("Audit", "/agent/audit"),
+    ("Security", "/agent/security"),
+]
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

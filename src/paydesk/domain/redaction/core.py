@@ -1,0 +1,173 @@
+"""The redaction engine: spans from rules → markers in the text, findings for the agent.
+
+Rules see a *normalised* copy of the text that has exactly the same length as the original
+(full-width digits/letters/punctuation and the ideographic space mapped 1:1 to ASCII), so a span
+found in the copy cuts the same characters out of the original.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    kind: str
+    last4: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    start: int  # position of the marker in the redacted text
+    end: int
+    last4: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"type": self.kind, "start": self.start, "end": self.end, "last4": self.last4}
+
+
+@dataclass(frozen=True, slots=True)
+class Redacted:
+    text: str
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def had_secret(self) -> bool:
+        return bool(self.findings)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({f.kind for f in self.findings})
+
+
+class Rule(Protocol):
+    def find(self, text: str) -> Iterable[Span]: ...
+
+
+# U+FF01..U+FF5E are full-width forms of U+0021..U+007E; U+3000 is the ideographic space.
+_NORMALISE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_NORMALISE[0x3000] = 0x20
+_NORMALISE[0x00A0] = 0x20
+_NORMALISE[0x2007] = 0x20
+_NORMALISE[0x202F] = 0x20
+
+
+_WIDE = re.compile("[\uff01-\uff5e\u3000\u00a0\u2007\u202f]+")
+
+
+def normalise(text: str) -> str:
+    """Same-length ASCII folding of full-width forms (positions stay valid)."""
+    if not _WIDE.search(text):
+        return text
+    return _WIDE.sub(lambda m: m.group(0).translate(_NORMALISE), text)
+
+
+_LOWER_CACHE = threading.local()  # per thread: intake redacts in worker threads
+_UPPER_RUN = re.compile(r"[A-Z]+")
+
+
+def lowered(text: str) -> str:
+    """`text` lower-cased with the same length (rules share one copy per text: 1-entry cache).
+
+    str.lower() can change the length of a few non-ASCII letters ("İ"); then only ASCII
+    letters are lowered, so positions stay valid."""
+    cached: tuple[str, str] | None = getattr(_LOWER_CACHE, "pair", None)
+    if cached is not None and cached[0] is text:
+        return cached[1]
+    low = text.lower()
+    if len(low) != len(text):
+        low = _UPPER_RUN.sub(lambda m: m.group(0).lower(), text)
+    _LOWER_CACHE.pair = (text, low)
+    return low
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+LABELS = {
+    "card": "card",
+    "cvv": "card security code",
+    "expiry": "card expiry",
+    "pin": "PIN",
+    "password": "password",
+    "otp": "one-time code",
+    "seed_phrase": "recovery phrase",
+    "private_key": "private key",
+    "national_id": "ID number",
+    "iban": "IBAN",
+    "bank_account": "bank account",
+}
+
+
+def marker(kind: str, last4: str | None) -> str:
+    """The visible stand-in, e.g. "[card •••• 1733 removed]"."""
+    label = LABELS.get(kind, kind)
+    if last4:
+        return f"[{label} •••• {last4} removed]"
+    return f"[{label} removed]"
+
+
+class Redactor:
+    """Runs every rule over the text; overlapping spans resolve longest-first, left to right."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = list(rules)
+
+    def spans(self, text: str) -> list[Span]:
+        norm = normalise(text)
+        found: list[Span] = []
+        try:
+            for rule in self.rules:
+                found.extend(rule.find(norm))
+        finally:
+            _LOWER_CACHE.pair = None  # do not keep the last message alive
+        found.sort(key=lambda s: (s.start, -(s.end - s.start)))
+        merged: list[Span] = []
+        for s in found:
+            if s.end <= s.start:
+                continue
+            if merged and s.start < merged[-1].end:
+                prev = merged[-1]
+                if s.end > prev.end:  # partial overlap: widen so no secret tail survives
+                    merged[-1] = Span(prev.start, s.end, prev.kind, prev.last4)
+                continue
+            merged.append(s)
+        return merged
+
+    def redact(self, text: str) -> Redacted:
+        if not text:
+            return Redacted(text, [])
+        merged = self.spans(text)
+        if not merged:
+            return Redacted(text, [])
+        out: list[str] = []
+        findings: list[Finding] = []
+        pos = 0
+        length = 0
+        for s in merged:
+            chunk = text[pos : s.start]
+            out.append(chunk)
+            length += len(chunk)
+            mark = marker(s.kind, s.last4)
+            findings.append(Finding(s.kind, length, length + len(mark), s.last4))
+            out.append(mark)
+            length += len(mark)
+            pos = s.end
+        out.append(text[pos:])
+        return Redacted("".join(out), findings)

@@ -1,0 +1,325 @@
+"""Secrets recognised by their label: card security code, expiry, PIN, passwords, one-time
+codes, bank account numbers and old 15-digit ID numbers.
+
+One scan finds every label (a single alternation, so long messages cost one pass); each label
+then tries its *tail* — a short bounded gap and the value — anchored right after it. Gaps are
+bounded character classes, so matching stays linear in the input length whatever the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from paydesk.domain.redaction.core import Span, lowered
+
+_F = re.IGNORECASE | re.ASCII  # ASCII \b and classes: "CVV码" has a boundary before 码
+
+# Words that follow "password is …" in ordinary complaints and are not the password.
+STOPWORDS = frozenset(
+    """
+    not wrong incorrect correct right invalid valid expired locked blocked forgotten forgot lost
+    reset changed change changing same different too very still now being been ok okay fine
+    working broken required needed weak strong short long new old the a an my your our
+    their this that it is was were be and or but so because if when then also just only again
+    please help what why how where which who there here no yes none empty blank missing unknown
+    stolen hacked leaked compromised case sensitive updated update recovery field box manager
+    policy rules link email sms message set setting settings requirement requirements
+    hint prompt screen page form login sign signin protected wont won't doesn't don't didn't
+    can't cannot isn't wasn't rejected accepted saved correctly properly anymore any
+    every something nothing anything everything mine yours ours theirs his hers entered
+    typed input sent shown displayed used given asked shared stored known for to of in on at
+    with from by about into over after before during without under did does do has have had
+    will would should could can may might must shall
+    """.split()
+)
+
+# --- labels ----------------------------------------------------------------------------------
+# Literal anchors are found with str.find (C speed, no per-position regex work); each hit is
+# confirmed by an anchored label regex and classified into a family whose tail is then tried.
+_ANCHORS: dict[str, tuple[str, str]] = {
+    # anchor: (family, label regex matched at the anchor, lowercase text)
+    "验证码": ("otp", r"验证码"),
+    "驗證碼": ("otp", r"驗證碼"),
+    "動態碼": ("otp", r"動態碼"),
+    "動態密碼": ("otp", r"動態密碼"),
+    "一次性密碼": ("otp", r"一次性密碼"),
+    "安全碼": ("cvv", r"安全碼"),
+    "iban": ("iban", r"iban(?![a-z])"),
+    "identity number": ("id15", r"identity\s+(?:number|no\.?)(?![a-z])"),
+    "id number": ("id15", r"id\s+(?:number|no\.?)(?![a-z])"),
+    "校验码": ("otp", r"校验码"),
+    "动态码": ("otp", r"动态码"),
+    "动态密码": ("otp", r"动态密码"),
+    "短信码": ("otp", r"短信码"),
+    "确认码": ("otp", r"确认码"),
+    "授权码": ("otp", r"授权码"),
+    "认证码": ("otp", r"认证码"),
+    "登录码": ("otp", r"登录码"),
+    "一次性": ("otp", r"一次性(?:验证码|密码|代码)"),
+    "安全码": ("cvv", r"安全码"),
+    "验证值": ("cvv", r"验证值"),
+    "背面": ("cvv", r"背面的?(?:三|3|四|4)位(?:数字?|码)?"),
+    "背后": ("cvv", r"背后的?(?:三|3|四|4)位(?:数字?|码)?"),
+    "back of": ("cvv", r"back\s+of\s+(?:my|the|your)\s+card(?![a-z])"),
+    "有效期": ("expiry", r"有效期(?:至|到|是|为)?"),
+    "到期": ("expiry", r"到期(?:日期|日|时间)?"),
+    "过期日期": ("expiry", r"过期日期"),
+    "过期时间": ("expiry", r"过期时间"),
+    "失效日期": ("expiry", r"失效日期"),
+    "密码": ("password_zh", r"密码"),
+    "密碼": ("password_zh", r"密碼"),
+    "口令": ("password_zh", r"口令"),
+    "账号": ("account_generic", r"账号"),
+    "帳號": ("account_generic", r"帳號"),
+    "账户号": ("account", r"账户号码?"),
+    "賬戶號": ("account", r"賬戶號碼?"),
+    "银行账户": ("account", r"银行账户"),
+    "收款账户": ("account", r"收款账户"),
+    "对公账户": ("account", r"对公账户"),
+    "身份证": ("id15", r"身份证号?码?"),
+    "身份證": ("id15", r"身份證號?碼?"),
+    "证件号": ("id15", r"证件号码?"),
+    "證件號": ("id15", r"證件號碼?"),
+    "cvv": ("cvv", r"cvv2?(?![a-z])"),
+    "cvc": ("cvv", r"cvc2?(?![a-z])"),
+    "cvn": ("cvv", r"cvn2?(?![a-z])"),
+    "cav2": ("cvv", r"cav2(?![a-z])"),
+    "cid": ("cvv", r"cid(?![a-z])"),
+    "csc": ("cvv", r"csc(?![a-z])"),
+    "code": ("code", r"code(?![a-z])"),
+    "otp": ("otp", r"otp(?![a-z])"),
+    "totp": ("otp", r"totp(?![a-z])"),
+    "2fa": ("otp", r"2fa(?![a-z])"),
+    "mfa": ("otp", r"mfa(?![a-z])"),
+    "passcode": ("otp", r"passcode(?![a-z])"),
+    "exp": ("expiry", r"exp(?:iry|iration|ires|ired)?(?:\s+date)?\.?(?![a-z])"),
+    "valid": ("expiry", r"valid\s+(?:thru|through|until|till)(?![a-z])"),
+    "good thru": ("expiry", r"good\s+thru(?![a-z])"),
+    "pin": ("pin", r"pin(?:\s*(?:code|number|no\.?))?(?![a-z])"),
+    "account": (
+        "account",
+        r"account\.?\s*(?:number|no\.?|num|#)(?![a-z])|account(?=[\s:#]{1,3}\d)",
+    ),
+    "bank account": ("account", r"bank\s+account(?![a-z])"),
+    "acct": ("account", r"acct(?:\.?\s*(?:number|no\.?|num|#))?(?![a-z])"),
+    "a/c": ("account", r"a/c(?:\.?\s*(?:number|no\.?|num|#))?(?![a-z])"),
+    "id card": ("id15", r"id\s*card(?![a-z])"),
+    "identity card": ("id15", r"identity\s+card(?![a-z])"),
+    "pass": ("password_en", r"pass(?:word|wd|\s?word|\s?phrase)(?![a-z])|pass(?=\s*[:=])"),
+    "pwd": ("password_en", r"pwd(?![a-z])"),
+    "pw": ("password_en", r"pw(?![a-z])"),
+}
+_ANCHOR_RES = {k: (fam, re.compile(src, re.ASCII)) for k, (fam, src) in _ANCHORS.items()}
+# "取款密码", "支付密码"… are PINs; "卡密码" too
+_PIN_ZH_BEFORE = ("取款", "支付", "交易", "提现", "银行卡", "卡", "PIN", "pin")
+# qualifiers that make "… code" a one-time code or a card security code
+_CODE_OTP = re.compile(
+    r"(?:verification|verify|one[\s-]?time|otp|sms|text|authentication|auth|authenticator|login|"
+    r"log-in|sign[\s-]?in|confirmation|confirm|2fa|mfa|access|activation|dynamic|transaction|"
+    r"withdrawal|payment|login|security\s+verification)\s*$"
+)
+_MOBILE = re.compile(r"(?:86)?1[3-9]\d{9}")
+_NOT_BANK = re.compile(r"topay|wallet|user|member|customer|login|会员|用户|钱包|登录|登陆")
+_CODE_CVV = re.compile(r"(?:security|card\s+verification|card\s+security)\s*$")
+
+_DIGITS = r"(?<![\d.])(\d{4,8})(?!\d|\.\d)"
+_ALNUM_CODE = (
+    r"(?<![\dA-Za-z])(\d{4,8}|(?=[A-Za-z0-9]{0,11}\d)(?=\d{0,11}[A-Za-z])[A-Za-z0-9]{4,12})"
+    r"(?![\dA-Za-z]|\.\d)"
+)
+_TAILS = {
+    "cvv": re.compile(r"[^\d\n]{0,12}?(?<!\d)(\d{3,4})(?!\d)", _F),
+    "expiry": re.compile(
+        r"[^\d\n]{0,10}?(?<!\d)"
+        r"((?:0?[1-9]|1[0-2])\s?[/\-.]\s?(?:20)?\d\d(?!\d)"
+        r"|20\d\d\s?(?:[/\-.]|年)\s?(?:0?[1-9]|1[0-2])(?:月)?(?!\d)"
+        r"|\d\d年\s?(?:0?[1-9]|1[0-2])月"
+        r"|(?:0?[1-9]|1[0-2])月\s?/?\s?(?:20)?\d\d年?"
+        r"|(?:0[1-9]|1[0-2])\d\d(?!\d))",  # MMYY right after an explicit label
+        _F,
+    ),
+    "pin": re.compile(r"[^\d\n]{0,20}?(?<![\dA-Za-z.])(\d{4,8})(?![\dA-Za-z]|\.\d)", _F),
+    "otp": re.compile(
+        r"[^\d\n]{0,24}?(?:(?<![\dA-Za-z.])(\d(?: \d){3,7}|\d{3,4}[ -]\d{3,4})(?![ -]?\d|[A-Za-z])"
+        r"|" + _ALNUM_CODE + ")",
+        _F,
+    ),
+    "code": re.compile(r"[^\d\n]{0,24}?(?:\b(?:is|was)\b|[:=])\s*" + _DIGITS, _F),
+    "code6": re.compile(r"\s{1,3}(?<!\d)(\d{6})(?!\d|\.\d)", _F),
+    "account": re.compile(r"[^\d\n]{0,16}?(?<![\d+])(\d(?:[ \-]?\d){7,29})(?!\d)", _F),
+    # "账号"/"account number" alone is often the sign-in (a phone) or a wallet id: a bank
+    # account number there is long (China: 12–19 digits)
+    "account_generic": re.compile(r"[^\d\n]{0,16}?(?<![\d+])(\d(?:[ \-]?\d){11,29})(?!\d)", _F),
+    "id15": re.compile(
+        r"[^\d\n]{0,12}?(?<!\d)(\d{15}(?![\dXx])|\d{6}\s?\d{8}\s?\d{3}[\dXx](?![\dXx]))", _F
+    ),
+    "iban": re.compile(
+        r"[^\w\n]{0,6}([A-Za-z]{2}\d\d(?:[ \-]?[A-Za-z0-9]){11,30})(?![A-Za-z0-9])", _F
+    ),
+    "password_en": re.compile(
+        r"(?P<sep>\s*(?:(?:is|was|will\s+be|would\s+be|should\s+be)\b\s*[:=]?|=|:|-)\s*"
+        r"(?:now\s+|still\s+|currently\s+)?"
+        r"|\s+(?P<soft>(?:(?:set|changed|reset|updated)\s+)?(?:to|as)\s+)?)"
+        r"(?P<q>['\"“‘`]?)(?P<v>[^\s'\"“”‘’`\[][^\s'\"“”‘’`]{2,63})",
+        re.IGNORECASE,
+    ),
+    "password_zh_wide": re.compile(
+        r"(?P<sep>[^A-Za-z0-9\n'\"“‘`]{1,16}?(?:是|为|為|:|=)\s*)"
+        r"(?P<q>['\"“‘`]?)(?P<v>[!-Z\\-~][!-~]{2,63})"
+    ),
+    "password_zh": re.compile(
+        r"(?P<sep>(?:是|为|為|:|=|\s|改成了?|改为|设置为|设成了?){0,3})"
+        r"(?P<q>['\"“‘`]?)(?P<v>[!-Z\\-~][!-~]{2,63})"
+    ),
+}
+# "error code 1002", "postal code 100000": a bare "code" after these words is not a secret
+_NOT_SECRET_CODE = re.compile(
+    r"(?:error|status|postal|zip|area|country|promo|coupon|referral|invite|invitation|product|"
+    r"tracking|reference|order|swift|bank|branch|sort|http|discount|qr|bar|item|region|city|"
+    r"currency|merchant|store|gift|voucher|redeem|response|exit|return|source)\s*$",
+    re.IGNORECASE,
+)
+_OTP_BEFORE = re.compile(
+    r"(?<![\d.])(\d{4,8})\s{0,2}(?:是|就是|为)?(?:我|我的|我收到的|收到的)?(?:短信)?$"
+)
+_OTP_IS_YOUR = re.compile(
+    r"(?<![\d.])(\d{4,8})(?!\d)\s+is\s+your\s+(?:[A-Za-z-]+\s+){0,3}"
+    r"(?:code|otp|passcode|pin|password)\b",
+    re.IGNORECASE | re.ASCII,
+)
+_TRAILING = ".,;:!?)]}>'\"“”‘’"
+_QUOTES = {"'": "'", '"': '"', "“": "”", "‘": "’", "`": "`"}
+_MAX_LABELS = 2000  # a real message has a handful; bounds the work on label floods
+
+
+def _looks_secret(v: str) -> bool:
+    return any(c.isdigit() for c in v) or not v.isalpha() or (v != v.lower() and v != v.title())
+
+
+def _password(text: str, tail: re.Match[str], english: bool, *, wide: bool = False) -> Span | None:
+    start = tail.start("v")
+    quoted = tail.group("q")
+    if quoted:
+        end = text.find(_QUOTES[quoted], start, start + 65)
+        if end > start:
+            return Span(start, end, "password")
+    value = tail.group("v")
+    while len(value) > 3 and value[-1] in _TRAILING:
+        value = value[:-1]
+    low = value.lower().rstrip(".!?")
+    soft = bool(
+        tail.groupdict().get("soft")
+    )  # "password to X" / "set as X": only if X looks secret
+    strong = (bool(tail.group("sep").strip()) and not soft) or bool(quoted)
+    if low in STOPWORDS:
+        return None
+    if (wide or not strong) and not _looks_secret(value):
+        return None  # "password reset", "password manager", "密码错误，App …"
+    if english and not strong and len(value) < 4:
+        return None
+    return Span(start, start + len(value), "password")
+
+
+def _group(kind: str) -> Callable[[str, re.Match[str]], Span | None]:
+    def make(_text: str, tail: re.Match[str]) -> Span | None:
+        g = tail.lastindex or 1  # the value group that matched (some tails have variants)
+        if kind == "bank_account" and _MOBILE.fullmatch(re.sub(r"\D", "", tail.group(g))):
+            return None  # "my account 13800138000": the sign-in phone number, not bank data
+        last4 = None
+        if kind in ("bank_account", "iban"):
+            last4 = re.sub(r"[^0-9A-Za-z]", "", tail.group(g))[-4:].upper()
+        return Span(tail.start(g), tail.end(g), kind, last4)
+
+    return make
+
+
+_HANDLERS: dict[str, list[tuple[str, Callable[[str, re.Match[str]], Span | None]]]] = {
+    "cvv": [("cvv", _group("cvv"))],
+    # "security code" is a card code (3–4 digits) or, by some banks, a one-time code
+    "code_cvv": [("cvv", _group("cvv")), ("otp", _group("otp"))],
+    "iban": [("iban", _group("iban"))],
+    "expiry": [("expiry", _group("expiry"))],
+    "pin": [("pin", _group("pin"))],
+    "pin_zh": [
+        ("pin", _group("pin")),
+        ("password_zh", lambda t, m: _password(t, m, False)),
+        ("password_zh_wide", lambda t, m: _password(t, m, False, wide=True)),
+    ],
+    "otp": [("otp", _group("otp"))],
+    "code": [("code", _group("otp")), ("code6", _group("otp"))],
+    "account": [("account", _group("bank_account"))],
+    "account_generic": [("account_generic", _group("bank_account"))],
+    "id15": [("id15", _group("national_id"))],
+    "password_en": [("password_en", lambda t, m: _password(t, m, True))],
+    "password_zh": [
+        ("password_zh", lambda t, m: _password(t, m, False)),
+        ("password_zh_wide", lambda t, m: _password(t, m, False, wide=True)),
+    ],
+}
+
+
+class LabelledSecretRule:
+    """CVV/CVC, expiry, PIN, one-time codes, passwords, bank accounts and 15-digit IDs next to
+    an English or Chinese label; the label stays, the value goes."""
+
+    def find(self, text: str) -> Iterable[Span]:
+        low = lowered(text)
+        labels: list[tuple[int, int, str]] = []
+        for anchor, (family, label) in _ANCHOR_RES.items():
+            pos = low.find(anchor)
+            while pos >= 0 and len(labels) < _MAX_LABELS:
+                if not (
+                    anchor.isascii() and pos and low[pos - 1].isascii() and low[pos - 1].isalpha()
+                ):
+                    m = label.match(low, pos)
+                    if m is not None:
+                        labels.append((pos, m.end(), self._family(low, pos, family)))
+                pos = low.find(anchor, pos + 1)
+        labels.sort(key=lambda item: (item[0], -item[1]))
+        last_end = -1
+        for start, end, family in labels:
+            if start < last_end or not family:
+                continue
+            for tail_name, handler in _HANDLERS[family]:
+                tail = _TAILS[tail_name].match(text, end)
+                if tail is None:
+                    continue
+                span = handler(text, tail)
+                if span is not None:
+                    last_end = span.end
+                    yield span
+                    break
+        if "is your" in low:
+            for n, m in enumerate(_OTP_IS_YOUR.finditer(text)):
+                if n >= _MAX_LABELS:
+                    break
+                yield Span(m.start(1), m.end(1), "otp")
+        for start, _end, family in labels:
+            if family == "otp" and text.startswith(("验证码", "动态码"), start):
+                m = _OTP_BEFORE.search(text, max(0, start - 16), start)
+                if m is not None:
+                    yield Span(m.start(1), m.end(1), "otp")
+
+    @staticmethod
+    def _family(low: str, pos: int, family: str) -> str:
+        before = low[max(0, pos - 24) : pos]
+        if family == "code":
+            if _CODE_CVV.search(before):
+                return "code_cvv"
+            if _CODE_OTP.search(before):
+                return "otp"
+            if _NOT_SECRET_CODE.search(before):
+                return ""
+        if family in ("account", "account_generic") and _NOT_BANK.search(before):
+            return ""
+        if family == "password_zh" and before.endswith(_PIN_ZH_BEFORE):
+            return "pin_zh"
+        return family
+
+
+class PasswordRule:
+    """Kept for API compatibility: passwords are handled by `LabelledSecretRule`."""
+
+    def find(self, text: str) -> Iterable[Span]:
+        return ()

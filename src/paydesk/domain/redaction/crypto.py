@@ -1,0 +1,317 @@
+"""Crypto wallet secrets: BIP-39 recovery phrases (English and Chinese word lists, checksum-
+verified), raw private keys (64 hex digits), WIF keys and extended private keys (base58check).
+
+Public addresses and transaction hashes stay readable: a 64-hex string (or an 87/88-character
+base58 string, the size of a Solana key *and* signature) is kept when the nearest context is a
+transaction ("tx", "hash", "交易哈希", an explorer URL) and removed when it is a key or unknown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib import resources
+from itertools import accumulate
+
+from paydesk.domain.redaction.core import Span, lowered
+
+PHRASE_LENGTHS = (24, 21, 18, 15, 12)
+
+
+@cache
+def wordlist(name: str) -> dict[str, int]:
+    """word → index (0–2047) of an official BIP-39 list shipped by the `mnemonic` package."""
+    raw = (resources.files("mnemonic") / "wordlist" / f"{name}.txt").read_text("utf-8")
+    words = [w.strip() for w in raw.splitlines() if w.strip()]
+    return {w: i for i, w in enumerate(words)}
+
+
+def checksum_ok(indices: Sequence[int]) -> bool:
+    """BIP-39: the last len/3 bits of the 11-bit word indices are sha256(entropy)'s first bits."""
+    n = len(indices)
+    if n not in PHRASE_LENGTHS:
+        return False
+    value = 0
+    for i in indices:
+        value = (value << 11) | i
+    cs = n // 3
+    entropy = (value >> cs).to_bytes(32 * n // 3 // 8, "big")
+    want = hashlib.sha256(entropy).digest()[0] >> (8 - cs)
+    return want == value & ((1 << cs) - 1)
+
+
+def _valid_windows(indices: Sequence[int], max_windows: int = 400) -> list[tuple[int, int]]:
+    """(start, end) token windows of a run that form a valid phrase; bounded work."""
+    out: list[tuple[int, int]] = []
+    n = len(indices)
+    tried = 0
+    for start in range(0, n - 11):
+        for length in PHRASE_LENGTHS:
+            if start + length > n:
+                continue
+            tried += 1
+            if tried > max_windows:
+                return out
+            if checksum_ok(indices[start : start + length]):
+                out.append((start, start + length))
+    return out
+
+
+_PHRASE_LABEL = re.compile(
+    r"seed|recovery|mnemonic|backup|secret|phrase|words|wallet|助记词|助記詞|恢复|恢復|备份|短语|"
+    r"种子|私钥|密语|钱包",
+    re.IGNORECASE,
+)
+_EN_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]{3,8}(?![A-Za-z])")
+_TOKENS = re.compile(r"[a-z]+|[^a-z]+")
+_RUN12 = re.compile(r"\x01{12,}")
+_EN_GAP = re.compile(r"[\s,.;:\d)(\-\"'#/|*]{1,12}")
+_MAX_RUN = 48  # more list words in a row than any phrase: not prose, remove (bounded work)
+
+
+class SeedPhraseRule:
+    """12–24 BIP-39 words in a row whose checksum verifies (ordinary sentences do not), or any
+    12+ list words in a row right after a "recovery phrase"/"助记词" label, or 12+ single Chinese
+    list characters written with separators (nobody writes prose like that)."""
+
+    def find(self, text: str) -> Iterable[Span]:
+        yield from self._english(text)
+        yield from self._chinese(text)
+
+    def _english(self, text: str) -> Iterable[Span]:
+        wl = wordlist("english")
+        # cheap pre-check (C-speed findall + set lookups): 12 list words in a row, gaps ignored;
+        # only those stretches get the exact (slower) pass
+        low = lowered(text)
+        tokens = _TOKENS.findall(low)
+        if not tokens:
+            return
+        first_is_word = "a" <= tokens[0][0] <= "z"
+        words = tokens[0 if first_is_word else 1 :: 2]
+        # one byte per word (1 = in the list), computed at C speed
+        flags = bytes(map(wl.__contains__, words)).decode("ascii")
+        if "\x01" * 12 not in flags:
+            return
+        offsets = [0, *accumulate(map(len, tokens))]
+        base = 0 if first_is_word else 1
+        for stretch in _RUN12.finditer(flags):
+            lo = offsets[base + 2 * stretch.start()]
+            hi = offsets[base + 2 * (stretch.end() - 1) + 1]
+            run: list[re.Match[str]] = []
+            for m in _EN_WORD.finditer(text, lo, hi):
+                w = m.group(0).lower()
+                if w in wl and (not run or _EN_GAP.fullmatch(text, run[-1].end(), m.start())):
+                    run.append(m)
+                    continue
+                yield from self._english_run(text, run, wl)
+                run = [m] if w in wl else []
+            yield from self._english_run(text, run, wl)
+
+    def _english_run(
+        self, text: str, run: list[re.Match[str]], wl: dict[str, int]
+    ) -> Iterable[Span]:
+        if len(run) < 12:
+            return
+        if len(run) > _MAX_RUN:
+            yield Span(run[0].start(), run[-1].end(), "seed_phrase")
+            return
+        indices = [wl[m.group(0).lower()] for m in run]
+        windows = _valid_windows(indices)
+        if not windows:
+            # a label ("seed phrase", "助记词") before the last 12 words: those words go even
+            # without a valid checksum (a mistyped phrase is still a secret). Label words may be
+            # list words themselves ("seed", "phrase"), so the run starts after the last label.
+            labels = list(
+                _PHRASE_LABEL.finditer(text, max(0, run[0].start() - 80), run[-12].start())
+            )
+            if labels:
+                cut = labels[-1].end()
+                k = next(i for i, m in enumerate(run) if m.start() >= cut)
+                if len(run) - k >= 12:
+                    windows = [(k, len(run))]
+        yield from _union(windows, lambda i: run[i].start(), lambda i: run[i - 1].end())
+
+    def _chinese(self, text: str) -> Iterable[Span]:
+        if not _CJK.search(text):
+            return
+        for m in _SPACED_ZH.finditer(text):
+            chars = [(c.start(), c.group(0)) for c in _CJK.finditer(m.group(0))]
+            if len(chars) > _MAX_RUN:  # not prose and longer than any phrase: remove, bounded
+                yield Span(m.start(), m.end(), "seed_phrase")
+                continue
+            for name in ("chinese_simplified", "chinese_traditional"):
+                wl = wordlist(name)
+                run: list[tuple[int, str]] = []
+                for pos, ch in [*chars, (-1, "")]:
+                    if ch in wl:
+                        run.append((pos, ch))
+                        continue
+                    if len(run) >= 12:
+                        end = m.start() + run[-1][0] + 1
+                        if end < len(text) and _CJK.match(text, end):
+                            run.pop()  # "…剪，现在": the last character starts the next word
+                            end = m.start() + run[-1][0] + 1
+                        if len(run) >= 12:
+                            yield Span(m.start() + run[0][0], end, "seed_phrase")
+                    run = []
+        low = lowered(text)
+        hits = 0
+        for anchor in _ZH_ANCHORS:
+            pos = low.find(anchor)
+            while pos >= 0 and hits < 64:  # a real message names its phrase a few times
+                hits += 1
+                filler = _ZH_FILLER.match(text, pos + len(anchor))
+                seg = _CJK_RUN.match(text, filler.end(), filler.end() + 40) if filler else None
+                if seg is not None:
+                    yield from _unspaced_phrase(seg.group(0), seg.start())
+                pos = low.find(anchor, pos + 1)
+
+
+def _unspaced_phrase(s: str, start: int) -> Iterable[Span]:
+    """A phrase written without separators right after its label: checksum decides."""
+    for name in ("chinese_simplified", "chinese_traditional"):
+        wl = wordlist(name)
+        for offset in (0, 1) if s[:1] in "是为為" else (0,):
+            run = 0
+            for ch in s[offset : offset + 24]:
+                if ch not in wl:
+                    break
+                run += 1
+            for length in PHRASE_LENGTHS:
+                if length <= run and checksum_ok([wl[c] for c in s[offset : offset + length]]):
+                    yield Span(start + offset, start + offset + length, "seed_phrase")
+                    return
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{12,40}")
+# single characters separated by spaces/commas/numbering: "的 一 是 在 …" or "1.的 2.一 …"
+_SPACED_ZH = re.compile(r"(?:[\u4e00-\u9fff][\s,、;.\d)(\-]{1,6}){11,}[\u4e00-\u9fff]")
+_ZH_ANCHORS = (
+    "助记词", "助記詞", "恢复短语", "恢復短語", "恢复词",
+    "备份短语", "种子短语", "钱包短语", "密语",
+    "recovery phrase", "seed phrase", "mnemonic",
+)  # fmt: skip
+_ZH_FILLER = re.compile(r"[^\u4e00-\u9fff\n]{0,6}(?:是|为|為|如下|：)?[^\u4e00-\u9fff\n]{0,4}")
+
+
+def _union(windows: list[tuple[int, int]], start_of, end_of) -> Iterable[Span]:  # type: ignore[no-untyped-def]
+    windows.sort()
+    cur: list[int] | None = None
+    for a, b in windows:
+        if cur is not None and a <= cur[1]:
+            cur[1] = max(cur[1], b)
+            continue
+        if cur is not None:
+            yield Span(start_of(cur[0]), end_of(cur[1]), "seed_phrase")
+        cur = [a, b]
+    if cur is not None:
+        yield Span(start_of(cur[0]), end_of(cur[1]), "seed_phrase")
+
+
+# --- private keys -----------------------------------------------------------------------------
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_INDEX = {c: i for i, c in enumerate(_B58)}
+
+
+def b58check_decode(s: str) -> bytes | None:
+    """Payload of a base58check string, or None when the 4-byte checksum does not match."""
+    n = 0
+    for c in s:
+        i = _B58_INDEX.get(c)
+        if i is None:
+            return None
+        n = n * 58 + i
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    raw = b"\0" * (len(s) - len(s.lstrip("1"))) + raw
+    if len(raw) < 5:
+        return None
+    body, check = raw[:-4], raw[-4:]
+    if hashlib.sha256(hashlib.sha256(body).digest()).digest()[:4] != check:
+        return None
+    return body
+
+
+# A leading *consumed* non-member character (instead of a lookbehind) keeps the engine's fast
+# scan and makes every attempt start at a run boundary: O(n), not O(n × word length).
+_LONG_RUN = re.compile(r"(?:^|[^0-9A-Za-z])([0-9A-Za-z]{50,})")
+_HEX_ONLY = re.compile(r"[0-9a-fA-F]+")
+_B58_ONLY = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
+# matched against a lower-cased window (case-insensitive matching is slow in the engine)
+_KEEP_CONTEXT = re.compile(
+    r"\btx\b|\btxid|\btxn|\btx[\s_-]?hash|hash|transaction|signature|\bsig\b|block|sha-?256|sha-?1|"
+    r"checksum|digest|explorer|scan\b|scan\.|etherscan|tronscan|bscscan|solscan|blockchair|"
+    r"mempool|/tx/|/transaction/|transfer|deposit|withdraw|confirmation|pending|"
+    r"交易|哈希|区块|回执|凭证|流水|转账|充值|提现|提币|到账|确认",
+    re.ASCII,
+)
+_STRONG_KEY_CONTEXT = re.compile(
+    r"private|priv\b|secret\s+key|私钥|私鑰|密钥|秘钥|keystore", re.ASCII
+)
+_KEY_CONTEXT = re.compile(
+    r"private|priv\b|secret|\bkey\b|私钥|密钥|秘钥|助记|keystore|导出|export", re.ASCII
+)
+
+
+def _nearest_is_key(text: str, start: int) -> bool:
+    """True when key words are closer than transaction words in the 48 characters before."""
+    lo = max(0, start - 48)
+    if start > 0 and text[start - 1] == "/":  # part of a URL path (explorer link)
+        return False
+    window = text[lo:start].lower()
+    if _STRONG_KEY_CONTEXT.search(window):
+        return True  # "private key", "私钥": explicit, whatever else the sentence mentions
+    keep = [m.end() for m in _KEEP_CONTEXT.finditer(window)]
+    key = [m.end() for m in _KEY_CONTEXT.finditer(window)]
+    if not keep:
+        return True
+    return bool(key) and key[-1] > keep[-1]
+
+
+_LABELLED_KEY = re.compile(
+    r"(?:private\s*key|priv\s*key|secret\s*key|私钥|私鑰|密钥|秘钥)[^A-Za-z0-9\n]{0,12}"
+    r"(?:is\s+|是|为)?[^A-Za-z0-9\n]{0,4}([A-Za-z0-9+/=_\-]{32,200})",
+    re.IGNORECASE,
+)
+
+
+class PrivateKeyRule:
+    """Raw 64-hex keys (unless in transaction context), WIF and xprv keys (always), and any
+    long token right after a "private key"/"私钥" label (whatever the encoding)."""
+
+    def find(self, text: str) -> Iterable[Span]:
+        low = lowered(text)
+        if (
+            "priv" in low
+            or "secret" in low
+            or any(w in text for w in ("私钥", "私鑰", "密钥", "秘钥"))
+        ):
+            for n, m in enumerate(_LABELLED_KEY.finditer(text)):
+                if n >= 200:
+                    break
+                yield Span(m.start(1), m.end(1), "private_key")
+        # one scan for long ASCII alphanumeric runs; hex keys and base58 keys are told apart here
+        for m in _LONG_RUN.finditer(text):
+            start, end = m.start(1), m.end(1)
+            run = m.group(1)
+            if run[:2] in ("0x", "0X"):
+                run, start = run[2:], start + 2
+            if len(run) == 64 and _HEX_ONLY.fullmatch(run):
+                if _nearest_is_key(text, m.start(1)):
+                    yield Span(m.start(1), end, "private_key")
+                continue
+            if len(run) > 112 or not _B58_ONLY.fullmatch(run):
+                continue
+            if len(run) in (51, 52) and run[0] in "5KL9c":
+                body = b58check_decode(run)
+                if body is not None and body[0] in (0x80, 0xEF) and len(body) in (33, 34):
+                    yield Span(start, end, "private_key")
+                continue
+            if run[:4] in ("xprv", "tprv", "yprv", "zprv", "Yprv", "Zprv", "uprv", "vprv"):
+                yield Span(start, end, "private_key")
+                continue
+            if len(run) in (86, 87, 88) and _nearest_is_key(text, start):
+                yield Span(start, end, "private_key")  # Solana-style 64-byte secret key
