@@ -17,7 +17,6 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,8 @@ PY = sys.executable
 BODY = {
     "customer": {"email": "bench@example.com", "name": "Bench"},
     "subject": "Refund not received",
-    "body": "Hello, my refund for order TP20261102-88341 has not arrived after ten days. 我的退款还没到账。",
+    "body": "Hello, my refund for order TP20261102-88341 has not arrived after ten days. "
+    "我的退款还没到账。",
     "channel": "api",
 }
 
@@ -44,16 +44,24 @@ def free_port() -> int:
 
 def env_for(db_url: str, data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PAYDESK_DATABASE_URL=db_url, PAYDESK_DATA_DIR=str(data_dir), PAYDESK_LOG_LEVEL="warning",
-               PAYDESK_SECRET_KEY="bench")
+    env.update(
+        PAYDESK_DATABASE_URL=db_url,
+        PAYDESK_DATA_DIR=str(data_dir),
+        PAYDESK_LOG_LEVEL="warning",
+        PAYDESK_SECRET_KEY="bench",
+    )
     env.pop("PAYDESK_REDIS_URL", None)
     return env
 
 
 def start_server(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([PY, "-m", "paydesk.cli", "serve", "--port", str(port), "--workers", str(workers)],
-                            env=env, cwd=ROOT, start_new_session=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "paydesk.cli", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -76,12 +84,20 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def token(env: dict[str, str]) -> str:
-    out = subprocess.run([PY, "-m", "paydesk.cli", "token", "create", "--role", "admin", "--name", "bench"],
-                         env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [PY, "-m", "paydesk.cli", "token", "create", "--role", "admin", "--name", "bench"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
-def wrk(url: str, seconds: int, conns: int, tok: str | None = None, body: dict | None = None) -> dict[str, float]:
+def wrk(
+    url: str, seconds: int, conns: int, tok: str | None = None, body: dict | None = None
+) -> dict[str, float]:
     cmd = ["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     script = None
     if body is not None:
@@ -103,11 +119,17 @@ def wrk(url: str, seconds: int, conns: int, tok: str | None = None, body: dict |
             v = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
             lat[p] = v
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": lat.get("50", 0), "p99_ms": lat.get("99", 0),
-            "errors": float(non2xx.group(1)) if non2xx else 0.0}
+    return {
+        "rps": rps,
+        "p50_ms": lat.get("50", 0),
+        "p99_ms": lat.get("99", 0),
+        "errors": float(non2xx.group(1)) if non2xx else 0.0,
+    }
 
 
-def python_load(url: str, seconds: int, conns: int, tok: str | None = None, body: dict | None = None) -> dict[str, float]:
+def python_load(
+    url: str, seconds: int, conns: int, tok: str | None = None, body: dict | None = None
+) -> dict[str, float]:
     import asyncio
 
     lat: list[float] = []
@@ -123,15 +145,21 @@ def python_load(url: str, seconds: int, conns: int, tok: str | None = None, body
 
     async def main() -> float:
         headers = {"Authorization": f"Bearer {tok}"} if tok else {}
-        async with httpx.AsyncClient(headers=headers, limits=httpx.Limits(max_connections=conns)) as c:
+        async with httpx.AsyncClient(
+            headers=headers, limits=httpx.Limits(max_connections=conns)
+        ) as c:
             t0 = time.perf_counter()
             await asyncio.gather(*(worker(c, t0 + seconds) for _ in range(conns)))
             return time.perf_counter() - t0
 
     elapsed = asyncio.run(main())
     lat.sort()
-    return {"rps": len(lat) / elapsed, "p50_ms": lat[len(lat) // 2], "p99_ms": lat[int(len(lat) * 0.99)],
-            "errors": float(errors)}
+    return {
+        "rps": len(lat) / elapsed,
+        "p50_ms": lat[len(lat) // 2],
+        "p99_ms": lat[int(len(lat) * 0.99)],
+        "errors": float(errors),
+    }
 
 
 def load(*args, **kw):  # type: ignore[no-untyped-def]
@@ -187,16 +215,26 @@ with ctx.uow() as uow:
 def list_p95(base: str, tok: str, n: int = 300) -> dict[str, float]:
     out = {}
     with httpx.Client(headers={"Authorization": f"Bearer {tok}"}, timeout=10) as c:
-        for name, params in [("list", {}), ("status+queue", {"status": "open", "queue": "technical"}),
-                             ("search", {"q": "refund pending"}), ("search zh", {"q": "退款"}),
-                             ("page 3", None)]:
+        for name, params in [
+            ("list", {}),
+            ("status+queue", {"status": "open", "queue": "technical"}),
+            ("search", {"q": "refund pending"}),
+            ("search zh", {"q": "退款"}),
+            ("page 3", None),
+        ]:
             lat = []
-            for i in range(n):
+            for _i in range(n):
                 if params is None:
                     r1 = c.get(base + "/api/v1/tickets", params={"limit": 25})
-                    r2 = c.get(base + "/api/v1/tickets", params={"limit": 25, "cursor": r1.json()["next_cursor"]})
+                    r2 = c.get(
+                        base + "/api/v1/tickets",
+                        params={"limit": 25, "cursor": r1.json()["next_cursor"]},
+                    )
                     t0 = time.perf_counter()
-                    r = c.get(base + "/api/v1/tickets", params={"limit": 25, "cursor": r2.json()["next_cursor"]})
+                    r = c.get(
+                        base + "/api/v1/tickets",
+                        params={"limit": 25, "cursor": r2.json()["next_cursor"]},
+                    )
                 else:
                     t0 = time.perf_counter()
                     r = c.get(base + "/api/v1/tickets", params=params)
@@ -220,7 +258,9 @@ def run(label: str, db_url: str, args: argparse.Namespace) -> None:
     elif db_url == "sqlite":
         db_url = f"sqlite:///{data}/paydesk.db"
     env = env_for(db_url, data)
-    subprocess.run([PY, "-m", "paydesk.cli", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [PY, "-m", "paydesk.cli", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True
+    )
     tok = token(env)
     proc, base = start_server(env, args.workers)
     try:
@@ -228,8 +268,12 @@ def run(label: str, db_url: str, args: argparse.Namespace) -> None:
         trivial = load(base + "/livez", args.seconds, args.conns)
         intake = load(base + "/api/v1/tickets", args.seconds, args.conns, tok, BODY)
         print(f"[{label}] workers={args.workers} clients={args.conns}")
-        print(f"  trivial /livez         : {trivial['rps']:8.0f} req/s   p50 {trivial['p50_ms']:.1f} ms  p99 {trivial['p99_ms']:.1f} ms")
-        print(f"  POST /api/v1/tickets   : {intake['rps']:8.0f} tickets/s p50 {intake['p50_ms']:.1f} ms  p99 {intake['p99_ms']:.1f} ms  errors {int(intake['errors'])}")
+        print(
+            f"  trivial /livez         : {trivial['rps']:8.0f} req/s   p50 {trivial['p50_ms']:.1f} ms  p99 {trivial['p99_ms']:.1f} ms"
+        )
+        print(
+            f"  POST /api/v1/tickets   : {intake['rps']:8.0f} tickets/s p50 {intake['p50_ms']:.1f} ms  p99 {intake['p99_ms']:.1f} ms  errors {int(intake['errors'])}"
+        )
         print(f"  ratio intake/trivial   : {100 * intake['rps'] / trivial['rps']:.1f} %")
     finally:
         stop(proc)
@@ -238,8 +282,10 @@ def run(label: str, db_url: str, args: argparse.Namespace) -> None:
         proc, base = start_server(env, args.workers)
         try:
             p95 = list_p95(base, tok)
-            print(f"  GET /api/v1/tickets at {args.list_rows} tickets, p95 ms: " +
-                  ", ".join(f"{k} {v:.1f}" for k, v in p95.items()))
+            print(
+                f"  GET /api/v1/tickets at {args.list_rows} tickets, p95 ms: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in p95.items())
+            )
         finally:
             stop(proc)
     shutil.rmtree(data, ignore_errors=True)

@@ -240,12 +240,12 @@ AGENT_REPLIES = {
     "zh-CN": [
         "您好，已收到您的反馈，我们正在核实，请耐心等待。",
         "您好，问题已处理，请您再确认一下，谢谢！",
-        "为了核实身份，我们会向您注册的邮箱发送验证码。请注意：TOPAY 绝不会索要您的密码或助记词。",
+        "我们需要先核实您的身份，稍后会通过您注册的邮箱联系您。请注意：TOPAY 绝不会索要您的密码或助记词。",
     ],
     "en": [
         "Thanks for reaching out — we are looking into this now.",
         "This is fixed on our side; could you check again?",
-        "To verify it's you, we'll send a code to your registered email. TOPAY never asks for your password.",
+        "We will first confirm it is you through your registered email. TOPAY never asks for your password.",
     ],
 }
 
