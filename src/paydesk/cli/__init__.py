@@ -128,6 +128,7 @@ def migrate() -> None:
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("paydesk.cli.audit", "app", "audit"),
     ("paydesk.cli.privacy", "app", "privacy"),
+    ("paydesk.cli.email", "app", "email"),
 ]
 
 

@@ -35,3 +35,5 @@ class InboundMessage:
     metadata: dict[str, Any] = field(default_factory=dict)  # channel metadata (headers, call id)
     attachments: list[InboundAttachment] = field(default_factory=list)
     body_html: str | None = None
+    # transient data a channel passes to its own intake hooks (never stored)
+    hook_data: dict[str, Any] = field(default_factory=dict)

@@ -103,5 +103,6 @@ def build_context(settings: Settings, *, engine: Engine | None = None) -> AppCon
 # each a `def install(ctx: AppContext) -> None` named "module:function". One line per capability.
 PLUGINS: list[str] = [
     "paydesk.services.privacy:install",
+    "paydesk.services.email:install",
     "paydesk.services.accounts:install",
 ]

@@ -7,6 +7,7 @@ from paydesk.store import (  # noqa: F401
     auth,
     bus,
     customers,
+    email,
     ledger,
     tickets,
     workspace,

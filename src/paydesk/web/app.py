@@ -32,6 +32,7 @@ API_ROUTERS: list[str] = [  # mounted under /api/v1
 PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the portal's catch-alls
     "paydesk.web.pages.security:router",
     "paydesk.web.pages.audit:router",
+    "paydesk.web.pages.email:router",
     "paydesk.web.pages.payments:router",
 ]
 

@@ -1,0 +1,539 @@
+"""Email intake: raw bytes in, ticket message (or a recorded reason) out.
+
+    store raw (fsync + `email_raw` row committed)  ← the message may be acknowledged after this
+    → parse → noise/bounce rules → threading → intake pipeline (the raw row is marked processed in
+    the same transaction) → after commit: a secret found by redaction replaces the raw bytes by
+    a redacted rendering (DESIGN privacy rule).
+
+Any failure after the raw row is committed quarantines that row with the error; the caller still
+gets an answer and the next message is processed (`paydesk email replay` retries quarantine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from paydesk.channels.email.charsets import decode_header_value
+from paydesk.channels.email.parse import (
+    ParsedEmail,
+    ParseError,
+    ParseLimits,
+    parse_email,
+    quick_headers,
+    valid_address,
+)
+from paydesk.domain.attachments import check_attachment
+from paydesk.domain.errors import DomainError
+from paydesk.domain.inbound import InboundAttachment, InboundMessage
+from paydesk.domain.mailthread import (
+    ThreadClues,
+    decide_thread,
+    first_message_id,
+    message_ids,
+    mid_hash,
+    noise_reason,
+    suppress_ack,
+)
+from paydesk.services import intake
+from paydesk.services.context import AppContext
+from paydesk.services.email import bounces
+from paydesk.services.files import read_bytes, store_bytes
+from paydesk.store.base import utcnow
+from paydesk.store.customers import CustomerIdentity
+from paydesk.store.email import EmailOutbox, EmailRaw, RawStatus
+from paydesk.store.tickets import Ticket
+
+log = logging.getLogger(__name__)
+WORKSPACE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    action: str  # created | appended | ignored
+    ticket_id: int | None
+    reason: str | None
+    raw_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "ticket_id": self.ticket_id, "reason": self.reason}
+
+
+def own_addresses(ctx: AppContext) -> set[str]:
+    s = ctx.settings
+    out = {a.strip().lower() for a in s.support_addresses.split(",") if "@" in a}
+    out.add(parseaddr(s.mail_from)[1].lower())
+    if s.imap_username and "@" in s.imap_username:
+        out.add(s.imap_username.lower())
+    return {a for a in out if a}
+
+
+def dedupe_key(headers: dict[str, str], raw: bytes) -> tuple[str, str | None]:
+    """(key, Message-ID). Same Message-ID from the same sender = the same mail (fetched twice,
+    or delivered by IMAP and LMTP); no Message-ID = same bytes."""
+    mid = first_message_id(headers.get("message-id"))
+    if mid is None:
+        return "h:" + hashlib.sha256(raw).hexdigest(), None
+    sender = parseaddr(headers.get("from", ""))[1].lower()
+    return "m:" + hashlib.sha256(f"{sender}\0{mid.lower()}".encode()).hexdigest(), mid
+
+
+def ingest_bytes(
+    ctx: AppContext,
+    raw: bytes,
+    *,
+    source: str,
+    mailbox: str = "",
+    stored: tuple[str, str] | None = None,
+) -> IngestOutcome:
+    """Store, then process one raw message. Returns only after the outcome is committed (the
+    caller may acknowledge then); raises only when the raw bytes could not be stored.
+
+    Happy path: one transaction writes the ticket message and the `email_raw` row together (the
+    raw bytes were fsynced before it). Every other outcome commits an `email_raw` row with its
+    final status and reason, so nothing is lost and nothing is acknowledged unstored.
+    """
+    oversize = len(raw) > ctx.settings.email_max_message_bytes
+    parsed: ParsedEmail | None = None
+    failure: Exception | None = None
+    if not oversize:
+        try:
+            parsed = parse_email(raw, _limits(ctx))
+        except Exception as exc:  # noqa: BLE001 - quarantined below, after the raw is stored
+            failure = exc
+    try:
+        headers = parsed.headers if parsed else quick_headers(raw)
+    except Exception:  # noqa: BLE001 - headers the stdlib cannot read: dedupe by content
+        headers = {}
+    key, mid = dedupe_key(headers, raw)
+    with ctx.read() as s:
+        dup = s.execute(
+            select(EmailRaw.id, EmailRaw.ticket_id).where(EmailRaw.dedupe_key == key)
+        ).first()
+    if dup is not None:
+        return IngestOutcome("ignored", dup.ticket_id, "duplicate", dup.id)
+    storage_key, digest = stored or store_bytes(ctx.settings.data_dir, "mail", raw)
+    row = {
+        "workspace_id": WORKSPACE,
+        "source": source,
+        "mailbox": mailbox[:200],
+        "sha256": digest,
+        "storage_key": storage_key,
+        "size": len(raw),
+        "message_id": mid,
+        "mid_hash": mid_hash(mid) if mid else None,
+        "dedupe_key": key,
+        "from_addr": (
+            parsed.from_addr if parsed else parseaddr(headers.get("from", ""))[1].lower()[:254]
+        )
+        or None,
+        "subject": ctx.redactor.redact(headers.get("subject", "")).text[:500],
+    }
+    return _route(ctx, row, raw, parsed, failure, oversize)
+
+
+def ingest_many(
+    ctx: AppContext, items: Iterable[tuple[str, bytes | Exception]], *, source: str, chunk: int = 64
+) -> Iterator[tuple[str, IngestOutcome | Exception]]:
+    """A backlog, in order (`paydesk email ingest FILE…`): each chunk's raw bytes are written
+    and fsynced together (concurrent fsyncs share journal commits) before any of them is
+    processed, so every message is still durable before its outcome is reported."""
+    batch: list[tuple[str, bytes | Exception]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= chunk:
+            yield from _ingest_chunk(ctx, batch, source)
+            batch = []
+    if batch:
+        yield from _ingest_chunk(ctx, batch, source)
+
+
+def _ingest_chunk(
+    ctx: AppContext, batch: list[tuple[str, bytes | Exception]], source: str
+) -> Iterator[tuple[str, IngestOutcome | Exception]]:
+    raws = [data for _, data in batch if isinstance(data, bytes)]
+    try:
+        stored = iter(store_many(ctx.settings.data_dir, "mail", raws))
+    except OSError as exc:
+        for name, _ in batch:
+            yield name, exc
+        return
+    for name, data in batch:
+        if isinstance(data, Exception):
+            yield name, data
+            continue
+        try:
+            yield name, ingest_bytes(ctx, data, source=source, stored=next(stored))
+        except Exception as exc:  # noqa: BLE001 - reported per message; the rest go on
+            yield name, exc
+
+
+def store_many(data_dir: Path, area: str, blobs: list[bytes]) -> list[tuple[str, str]]:
+    """Content-addressed like `services.files.store_bytes`, fsynced in parallel."""
+    keys: list[tuple[str, str]] = []
+    todo: list[tuple[Path, Path]] = []
+    for data in blobs:
+        digest = hashlib.sha256(data).hexdigest()
+        key = f"{area}/{digest[:2]}/{digest}"
+        keys.append((key, digest))
+        path = data_dir / key
+        if path.exists() or any(p == path for _, p in todo):
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        todo.append((tmp, path))
+
+    def sync(tmp: Path) -> None:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(sync, [t for t, _ in todo]))
+    for tmp, path in todo:
+        tmp.replace(path)
+    return keys
+
+
+def process(ctx: AppContext, raw_id: int) -> IngestOutcome:
+    """Process a stored raw message again (replay of quarantine); the row keeps its id."""
+    with ctx.read() as s:
+        r = s.get(EmailRaw, raw_id)
+        if r is None:
+            return IngestOutcome("ignored", None, "no such raw message", raw_id)
+        raw = read_bytes(ctx.settings.data_dir, r.storage_key)
+        row = {"id": r.id}
+    parsed: ParsedEmail | None = None
+    failure: Exception | None = None
+    oversize = len(raw) > ctx.settings.email_max_message_bytes
+    if not oversize:
+        try:
+            parsed = parse_email(raw, _limits(ctx))
+        except Exception as exc:  # noqa: BLE001 - stays quarantined, with the new reason
+            failure = exc
+    return _route(ctx, row, raw, parsed, failure, oversize)
+
+
+def _limits(ctx: AppContext) -> ParseLimits:
+    return ParseLimits(max_body_bytes=ctx.settings.max_body_bytes - 20_000)
+
+
+def _route(
+    ctx: AppContext,
+    row: dict[str, Any],
+    raw: bytes,
+    parsed: ParsedEmail | None,
+    failure: Exception | None,
+    oversize: bool,
+) -> IngestOutcome:
+    try:
+        if failure is not None:
+            raise failure
+        if oversize:
+            return _oversize(ctx, row, raw)
+        assert parsed is not None
+        return _process(ctx, row, raw, parsed)
+    except Exception as exc:  # noqa: BLE001 - quarantine, never lose the mail or stop the batch
+        reason = _reason(exc)
+        log.warning("email quarantined: %s", reason)
+        detail = "".join(traceback.format_exception(exc, limit=8))[-4000:]
+        raw_id = _save(ctx, row, RawStatus.QUARANTINED, reason, error=detail)
+        return IngestOutcome("ignored", None, f"quarantined: {reason}", raw_id)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ParseError):
+        return str(exc)[:400]
+    if isinstance(exc, DomainError):
+        return exc.message[:400]
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _save(
+    ctx: AppContext,
+    row: dict[str, Any],
+    status: str,
+    reason: str,
+    *,
+    error: str = "",
+    ticket_id: int | None = None,
+    message_ref: int | None = None,
+) -> int:
+    """Commit the raw row with its final status (insert, or update on replay). Returns its id."""
+    values = {
+        "status": status,
+        "reason": reason[:500],
+        "error": error,
+        "ticket_id": ticket_id,
+        "message_ref": message_ref,
+        "processed_at": utcnow(),
+    }
+    with ctx.uow() as uow:
+        s = uow.session
+        if "id" in row:
+            s.execute(
+                update(EmailRaw)
+                .where(EmailRaw.id == row["id"])
+                .values(**values, attempts=EmailRaw.attempts + 1)
+            )
+            return int(row["id"])
+        try:
+            with s.begin_nested():
+                return int(
+                    s.execute(
+                        insert(EmailRaw).returning(EmailRaw.id),
+                        {**row, **values, "attempts": 1, "received_at": utcnow()},
+                    ).scalar_one()
+                )
+        except IntegrityError:  # a concurrent delivery of the same mail recorded it first
+            s.rollback()
+            found = s.scalar(select(EmailRaw.id).where(EmailRaw.dedupe_key == row["dedupe_key"]))
+            return int(found or 0)
+
+
+def _process(
+    ctx: AppContext, row: dict[str, Any], raw: bytes, parsed: ParsedEmail
+) -> IngestOutcome:
+    if parsed.bounce is not None:
+        what = bounces.record_bounce(ctx, parsed.bounce)
+        raw_id = _save(ctx, row, RawStatus.IGNORED, f"bounce: {what}")
+        return IngestOutcome("ignored", None, f"bounce: {what}", raw_id)
+    noise = noise_reason(parsed.headers, parsed.from_addr, own_addresses(ctx))
+    if noise:
+        raw_id = _save(ctx, row, RawStatus.IGNORED, noise)
+        return IngestOutcome("ignored", None, noise, raw_id)
+    inbound = parsed.to_inbound(_idempotency_key(parsed, raw))
+    _filter_attachments(ctx, inbound)
+    if not inbound.body.strip():
+        inbound.body = "(no text)"
+    inbound.hook_data["email_raw"] = row
+    inbound.hook_data["no_ack"] = suppress_ack(parsed.headers)
+    match_how = _thread(ctx, parsed, inbound)
+    result = intake.receive(ctx, inbound)
+    if result.action == "duplicate":
+        raw_id = _save(ctx, row, RawStatus.IGNORED, "duplicate", ticket_id=result.ticket_id)
+        return IngestOutcome("ignored", result.ticket_id, "duplicate", raw_id)
+    raw_id = int(inbound.hook_data.get("email_raw_id") or 0)
+    if result.had_secret:
+        _replace_with_redacted(ctx, raw_id, parsed)
+    return IngestOutcome(result.action, result.ticket_id, match_how, raw_id)
+
+
+def _idempotency_key(parsed: ParsedEmail, raw: bytes) -> str:
+    basis = f"{parsed.from_addr}\0{parsed.message_id}" if parsed.message_id else None
+    return hashlib.sha256(basis.encode() if basis else raw).hexdigest()[:48]
+
+
+def _filter_attachments(ctx: AppContext, inbound: InboundMessage) -> None:
+    """Keep what the attachment rules allow; say in the body what was left out (and why)."""
+    kept: list[InboundAttachment] = []
+    notes: list[str] = []
+    for att in inbound.attachments:
+        try:
+            check_attachment(
+                att.filename, att.data, att.content_type, ctx.settings.max_attachment_bytes
+            )
+            kept.append(att)
+        except DomainError as exc:
+            notes.append(f"[attachment not imported: {exc.message}]")
+    inbound.attachments = kept
+    if notes:
+        inbound.body = inbound.body.rstrip() + "\n\n" + "\n".join(notes)
+        inbound.metadata["email"]["notes"] = inbound.metadata["email"]["notes"] + notes
+
+
+def _thread(ctx: AppContext, parsed: ParsedEmail, inbound: InboundMessage) -> str:
+    """Decide `inbound.ticket_id` (read-only lookups); returns how it matched."""
+    secret = ctx.settings.resolved_secret()
+    clues = ThreadClues(
+        token_values=parsed.in_reply_to + parsed.references + parsed.recipients,
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references,
+        subject=parsed.subject,
+    )
+    sender = parsed.from_addr
+    with ctx.read() as s:
+
+        def by_mid(mid: str) -> int | None:
+            h = mid_hash(mid)
+            tid = s.scalar(select(EmailOutbox.ticket_id).where(EmailOutbox.mid_hash == h).limit(1))
+            if tid is None:
+                tid = s.scalar(
+                    select(EmailRaw.ticket_id)
+                    .where(EmailRaw.mid_hash == h, EmailRaw.ticket_id.is_not(None))
+                    .limit(1)
+                )
+            return tid
+
+        def by_number(number: int) -> int | None:
+            return s.scalar(
+                select(Ticket.id).where(Ticket.workspace_id == WORKSPACE, Ticket.number == number)
+            )
+
+        def owns(tid: int) -> bool:
+            if not sender:
+                return False
+            return (
+                s.scalar(
+                    select(CustomerIdentity.id)
+                    .join(Ticket, Ticket.customer_id == CustomerIdentity.customer_id)
+                    .where(
+                        Ticket.id == tid,
+                        CustomerIdentity.kind == "email",
+                        CustomerIdentity.value == sender,
+                    )
+                    .limit(1)
+                )
+                is not None
+            )
+
+        match = decide_thread(
+            secret, clues, ticket_by_mid=by_mid, ticket_by_number=by_number, sender_owns=owns
+        )
+        if match.ticket_id is not None and match.how == "token":
+            exists = s.scalar(
+                select(Ticket.id).where(
+                    Ticket.id == match.ticket_id, Ticket.workspace_id == WORKSPACE
+                )
+            )
+            if exists is None:
+                match = type(match)(None, "new", match.refused)
+    inbound.ticket_id = match.ticket_id
+    if match.refused:
+        inbound.metadata["email"]["thread_refused"] = match.refused
+    return match.how
+
+
+def _replace_with_redacted(ctx: AppContext, raw_id: int, parsed: ParsedEmail) -> None:
+    """The mail held a secret: keep a redacted rendering instead of the original bytes."""
+    red = ctx.redactor
+    lines = [
+        f"From: {parsed.headers.get('from', '')}",
+        f"To: {parsed.headers.get('to', '')}",
+        f"Date: {parsed.headers.get('date', '')}",
+        f"Subject: {red.redact(parsed.subject).text}",
+        f"Message-ID: {parsed.message_id or ''}",
+        "X-Paydesk-Redacted: the original held a secret and was not kept",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        red.redact(parsed.body).text,
+    ]
+    if parsed.attachments:
+        lines += ["", "Attachments:"] + [
+            f"- {a.filename} ({len(a.data)} bytes)" for a in parsed.attachments
+        ]
+    data = "\r\n".join(lines).encode("utf-8", "replace")
+    key, digest = store_bytes(ctx.settings.data_dir, "mail-redacted", data)
+    with ctx.uow() as uow:
+        s = uow.session
+        row = s.get(EmailRaw, raw_id)
+        assert row is not None
+        old_key, old_sha = row.storage_key, row.sha256
+        row.storage_key, row.sha256, row.redacted = key, digest, True
+        row.size = len(data)
+        still_used = s.scalar(
+            select(EmailRaw.id).where(
+                EmailRaw.sha256 == old_sha, EmailRaw.id != raw_id, EmailRaw.redacted.is_(False)
+            )
+        )
+    if still_used is None:
+        try:
+            (ctx.settings.data_dir / old_key).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _oversize(ctx: AppContext, row: dict[str, Any], raw: bytes) -> IngestOutcome:
+    """Too large to import: a visible ticket entry from the headers alone and a notice back."""
+    headers = quick_headers(raw)
+    name, addr = parseaddr(headers.get("from", ""))
+    sender = valid_address(addr) if addr else None
+    if sender is None:
+        raise ParseError(f"oversize message ({len(raw)} bytes) without a valid sender")
+    size_mb = round(len(raw) / 1_000_000, 1)
+    noise = noise_reason(headers, sender, own_addresses(ctx))
+    if noise:
+        raw_id = _save(ctx, row, RawStatus.OVERSIZE, f"oversize ({size_mb} MB), {noise}")
+        return IngestOutcome("ignored", None, f"oversize, {noise}", raw_id)
+    parsed = ParsedEmail(
+        message_id=first_message_id(headers.get("message-id")),
+        subject=headers.get("subject", ""),
+        from_addr=sender,
+        from_name=decode_header_value(name) or None,
+        headers=headers,
+        to=[],
+        cc=[],
+        in_reply_to=message_ids(headers.get("in-reply-to")),
+        references=message_ids(headers.get("references")),
+        date=None,
+        body=(
+            f"[This email ({size_mb} MB) is larger than the "
+            f"{ctx.settings.email_max_message_bytes // 1_000_000} MB limit; its content was not "
+            f"imported. The sender was notified; supervisors can open the original source.]"
+        ),
+        body_html=None,
+    )
+    inbound = parsed.to_inbound(_idempotency_key(parsed, raw))
+    inbound.metadata["email"]["oversize_bytes"] = len(raw)
+    inbound.hook_data.update(email_raw=row, no_ack=True, raw_status=RawStatus.OVERSIZE)
+    how = _thread(ctx, parsed, inbound)
+    result = intake.receive(ctx, inbound)
+    if result.action == "duplicate":
+        raw_id = _save(ctx, row, RawStatus.IGNORED, "duplicate", ticket_id=result.ticket_id)
+        return IngestOutcome("ignored", result.ticket_id, "duplicate", raw_id)
+    from paydesk.services.email.outbox import queue_oversize_notice
+
+    queue_oversize_notice(ctx, result.ticket_id, sender, parsed.subject, len(raw))
+    return IngestOutcome(
+        result.action, result.ticket_id, f"oversize ({how})", inbound.hook_data.get("email_raw_id")
+    )
+
+
+def record_raw(
+    ctx: AppContext, uow: Any, ticket: Any, message: Any, inbound: InboundMessage
+) -> None:
+    """after_intake: write the raw row in the intake transaction, tied to its ticket message
+    (insert for new mail; update when a quarantined row is replayed)."""
+    row = inbound.hook_data.get("email_raw")
+    if row is None:
+        return
+    status = inbound.hook_data.get("raw_status", RawStatus.PROCESSED)
+    values = {
+        "status": status,
+        "reason": f"oversize ({inbound.metadata['email'].get('oversize_bytes', 0)} bytes)"
+        if status == RawStatus.OVERSIZE
+        else "",
+        "error": "",
+        "ticket_id": ticket.id,
+        "message_ref": message.id,
+        "processed_at": utcnow(),
+    }
+    s = uow.session
+    if "id" in row:
+        s.execute(
+            update(EmailRaw)
+            .where(EmailRaw.id == row["id"])
+            .values(**values, attempts=EmailRaw.attempts + 1)
+        )
+        raw_id = row["id"]
+    else:
+        raw_id = s.execute(
+            insert(EmailRaw).returning(EmailRaw.id),
+            {**row, **values, "attempts": 1, "received_at": utcnow()},
+        ).scalar_one()
+    inbound.hook_data["email_raw_id"] = raw_id
