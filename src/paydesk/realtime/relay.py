@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from paydesk.store.db import write_lock_for
 log = logging.getLogger(__name__)
 _E = BusEvent.__table__
 POLL_SECONDS = 0.2
+COALESCE_SECONDS = 0.05
 KEEP = timedelta(minutes=1)
 
 
@@ -81,6 +83,7 @@ class RelayBus(InProcessBus):
                         self._writer = None
                         return
             self._wake.clear()
+            time.sleep(COALESCE_SECONDS)  # gather a burst: one small write transaction for it
             self.flush()
 
     async def start(self) -> None:

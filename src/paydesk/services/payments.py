@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from paydesk.domain.errors import InvalidInput, NotFound
@@ -343,19 +343,26 @@ def auto_link(
     if not refs:
         return
     s = uow.session
-    have = set(
-        s.scalars(
-            select(TicketTransaction.ref).where(
-                TicketTransaction.ticket_id == ticket.id, TicketTransaction.ref.in_(refs)
+    have: set[str] = set()
+    if not created:  # a new ticket has no links yet: skip the round trip on the intake hot path
+        have = set(
+            s.scalars(
+                select(TicketTransaction.ref).where(
+                    TicketTransaction.ticket_id == ticket.id, TicketTransaction.ref.in_(refs)
+                )
             )
         )
-    )
     new = [r for r in refs if r not in have]
-    for ref in new:
-        s.add(TicketTransaction(ticket_id=ticket.id, ref=ref, source="auto", linked_by="paydesk"))
     if new:
         from paydesk.services.actors import system_actor
 
+        s.execute(
+            insert(TicketTransaction),
+            [
+                {"ticket_id": ticket.id, "ref": r, "source": "auto", "linked_by": "paydesk"}
+                for r in new
+            ],
+        )
         audit.record(
             s,
             system_actor(ticket.workspace_id),
