@@ -104,5 +104,6 @@ def build_context(settings: Settings, *, engine: Engine | None = None) -> AppCon
 PLUGINS: list[str] = [
     "paydesk.services.privacy:install",
     "paydesk.services.email:install",
+    "paydesk.services.chat:install",
     "paydesk.services.accounts:install",
 ]

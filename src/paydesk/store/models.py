@@ -6,6 +6,7 @@ from paydesk.store import (  # noqa: F401
     audit,
     auth,
     bus,
+    chat,
     customers,
     email,
     ledger,

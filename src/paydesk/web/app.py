@@ -33,6 +33,8 @@ PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the po
     "paydesk.web.pages.security:router",
     "paydesk.web.pages.audit:router",
     "paydesk.web.pages.email:router",
+    "paydesk.web.chat_ws:router",
+    "paydesk.web.pages.chat:router",
     "paydesk.web.pages.payments:router",
 ]
 

@@ -1,0 +1,599 @@
+"""Live-chat WebSockets: /ws/chat (visitors, signed token) and /ws/agent-chat (console session).
+
+One writer task per socket drains an outbox, so frames from the reader (acks, errors) and from
+the bus (events) never interleave mid-write. Durable events are delivered in seq order with no
+gap and no repeat: on (re)connect the socket subscribes first, then replays the log after the
+client's last seq, then forwards live events, skipping seqs already sent and re-reading the log
+when it sees a gap. The protocol is documented in docs/subsystems/live-chat.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from paydesk.channels.chat import Frame, ProtocolError, error_event, parse_frame
+from paydesk.domain.errors import DomainError
+from paydesk.realtime.bus import Subscription
+from paydesk.services import chat as chat_svc
+from paydesk.services import presence as presence_svc
+from paydesk.services.context import AppContext
+from paydesk.web.sessions import STAFF_COOKIE
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+HELLO_TIMEOUT = 10.0
+HEARTBEAT_SECONDS = 25.0
+QUEUE_POLL_SECONDS = 10.0
+RATE = 5.0  # visitor messages per second, sustained
+BURST = 20.0
+MAX_STRIKES = 30  # refused frames before the socket is closed (4429)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_RATE = 4429
+
+
+_SEND_POOL: ThreadPoolExecutor | None = None
+
+
+def _send_pool() -> ThreadPoolExecutor:
+    """Visitor sends get their own threads: many concurrent commits let intake's group commit
+    write them in one transaction, instead of queueing behind the loop's small default pool."""
+    global _SEND_POOL
+    if _SEND_POOL is None:
+        _SEND_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="chat-send")
+    return _SEND_POOL
+
+
+class Bucket:
+    """Token bucket per visitor (shared by that visitor's sockets on this process)."""
+
+    def __init__(self) -> None:
+        self.tokens = BURST
+        self.at = time.monotonic()
+
+    def take(self) -> float:
+        """0 when allowed, else the seconds to wait."""
+        now = time.monotonic()
+        self.tokens = min(BURST, self.tokens + (now - self.at) * RATE)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / RATE
+
+
+class Stream:
+    """Gap-free, duplicate-free delivery of one chat's durable events to one socket."""
+
+    def __init__(self, ctx: AppContext, sess_id: int, public_id: str, upto: int) -> None:
+        self.ctx, self.sess_id, self.public_id, self.upto = ctx, sess_id, public_id, upto
+
+    async def catch_up(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while True:
+            batch = await asyncio.to_thread(
+                chat_svc.events_after, self.ctx, self.sess_id, self.public_id, self.upto
+            )
+            out.extend(batch)
+            if batch:
+                self.upto = batch[-1]["seq"]
+            if len(batch) < 500:
+                return out
+
+    async def accept(self, ev: dict[str, Any]) -> list[dict[str, Any]]:
+        seq = ev.get("seq")
+        if not isinstance(seq, int):
+            return [ev]  # ephemeral (typing, read, queue): no seq, delivered as is
+        if seq <= self.upto:
+            return []
+        if seq == self.upto + 1:
+            self.upto = seq
+            return [ev]
+        return await self.catch_up()  # a gap: the log has what the bus skipped
+
+
+class Conn:
+    """Outbox + writer for one socket."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=2000)
+        self.closed = asyncio.Event()
+        self.close_code = 1000
+
+    def send(self, ev: dict[str, Any]) -> None:
+        try:
+            self.out.put_nowait(ev)
+        except asyncio.QueueFull:  # a client that does not read: cut it, it will resume
+            self.close(1013)
+
+    def close(self, code: int) -> None:
+        self.close_code = code
+        self.closed.set()
+        with contextlib.suppress(asyncio.QueueFull):
+            self.out.put_nowait(None)
+
+    async def writer(self) -> None:
+        try:
+            while True:
+                ev = await self.out.get()
+                if ev is None:
+                    break
+                await self.ws.send_text(orjson.dumps(ev).decode())
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            self.closed.set()
+
+
+async def _pump(sub: Subscription, fn: Any) -> None:
+    while True:
+        await fn(await sub.get())
+
+
+async def _run(conn: Conn, reader: Any, extra: list[asyncio.Task[Any]]) -> None:
+    tasks = [asyncio.create_task(conn.writer()), asyncio.create_task(reader()), *extra]
+    try:
+        done_wait = asyncio.create_task(conn.closed.wait())
+        await asyncio.wait([done_wait, tasks[1]], return_when=asyncio.FIRST_COMPLETED)
+        done_wait.cancel()
+    finally:
+        for t in tasks[1:]:
+            t.cancel()
+        conn.close(conn.close_code)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(tasks[0], 2)
+        with contextlib.suppress(Exception):
+            await conn.ws.close(code=conn.close_code)
+
+
+async def _first_frame(ws: WebSocket, role: str) -> Frame | None:
+    try:
+        raw = await asyncio.wait_for(ws.receive_text(), HELLO_TIMEOUT)
+        frame = parse_frame(raw, role)
+    except ProtocolError as err:
+        await ws.send_text(orjson.dumps(error_event(err)).decode())
+        await ws.close(code=err.close_code if err.fatal else 1008)
+        return None
+    except (TimeoutError, WebSocketDisconnect, RuntimeError, KeyError):
+        with contextlib.suppress(Exception):
+            await ws.close(code=1008)
+        return None
+    if frame.type != "hello":
+        await ws.send_text(
+            orjson.dumps(
+                {"type": "error", "code": "hello_first", "message": "the first frame must be hello"}
+            ).decode()
+        )
+        await ws.close(code=1008)
+        return None
+    return frame
+
+
+# ---------------------------------------------------------------- visitors
+
+
+@router.websocket("/ws/chat")
+async def visitor_socket(websocket: WebSocket) -> None:
+    ctx: AppContext = websocket.app.state.ctx
+    await websocket.accept()
+    hello = await _first_frame(websocket, "visitor")
+    if hello is None:
+        return
+    try:
+        sess = await asyncio.to_thread(chat_svc.load_visitor_session, ctx, hello.data["token"])
+    except DomainError as err:
+        await websocket.send_text(
+            orjson.dumps(
+                {"type": "error", "code": "unauthenticated", "message": err.message}
+            ).decode()
+        )
+        await websocket.close(code=CLOSE_UNAUTHENTICATED)
+        return
+    if hello.data.get("session") not in (None, sess.public_id):
+        # a token opens exactly one conversation: asking for another one is refused
+        await websocket.send_text(
+            orjson.dumps(
+                {"type": "error", "code": "forbidden", "message": "not your conversation"}
+            ).decode()
+        )
+        await websocket.close(code=CLOSE_FORBIDDEN)
+        return
+    conn = Conn(websocket)
+    stream = Stream(ctx, sess.id, sess.public_id, min(hello.data["last_seq"], sess.last_seq))
+    sub = ctx.bus.subscribe(f"chat:{sess.public_id}")  # before the replay: nothing falls between
+    buckets: dict[str, Bucket] = ctx.extras.setdefault("_chat_buckets", {})
+    if len(buckets) > 20_000:  # bounded: forget visitors whose bucket has refilled anyway
+        idle = time.monotonic() - BURST / RATE
+        for key in [k for k, b in buckets.items() if b.at < idle]:
+            buckets.pop(key, None)
+    bucket = buckets.setdefault(sess.visitor_id, Bucket())
+    strikes = 0
+    state = {"status": sess.status}
+
+    async def deliver(ev: dict[str, Any]) -> None:
+        if ev.get("type") in ("joined", "ended", "queued", "transferred"):
+            state["status"] = {
+                "joined": "active",
+                "ended": "ended",
+                "queued": "waiting",
+                "transferred": state["status"],
+            }[ev["type"]]
+        if ev.get("type") == "typing" and ev.get("author") == "customer":
+            return  # the visitor's own typing is not echoed
+        for e in await stream.accept(ev):
+            conn.send(e)
+
+    async def reader() -> None:
+        nonlocal strikes
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                raw = await websocket.receive_text()
+                try:
+                    frame = parse_frame(raw, "visitor")
+                    await handle(frame)
+                except ProtocolError as err:
+                    conn.send(error_event(err))
+                    if err.fatal:
+                        conn.close(err.close_code)
+                        return
+                    strikes += 1
+                except DomainError as err:
+                    conn.send(
+                        {
+                            "type": "error",
+                            "code": err.code,
+                            "message": err.message,
+                            "client_id": getattr(err, "client_id", None),
+                        }
+                    )
+                if strikes > MAX_STRIKES:
+                    conn.close(CLOSE_RATE)
+                    return
+
+    async def handle(frame: Frame) -> None:
+        nonlocal strikes
+        if frame.type == "send":
+            wait = bucket.take()
+            if wait:
+                strikes += 1
+                conn.send(
+                    {
+                        "type": "error",
+                        "code": "rate_limited",
+                        "client_id": frame.data["client_id"],
+                        "retry_after": round(wait, 2),
+                        "message": "you are sending too fast",
+                    }
+                )
+                return
+            try:  # the limit applies when frames arrive, not when their writes finish
+                sends.put_nowait(frame)
+            except asyncio.QueueFull:
+                strikes += 1
+                conn.send(
+                    {
+                        "type": "error",
+                        "code": "rate_limited",
+                        "client_id": frame.data["client_id"],
+                        "retry_after": 1.0,
+                        "message": "you are sending too fast",
+                    }
+                )
+        elif frame.type == "typing":
+            ctx.bus.publish(
+                f"chat:{sess.public_id}",
+                {
+                    "type": "typing",
+                    "author": "customer",
+                    "session": sess.public_id,
+                    "on": frame.data["on"],
+                },
+            )
+        elif frame.type == "read":
+            seq = await asyncio.to_thread(
+                chat_svc.mark_read, ctx, sess.id, "visitor", frame.data["seq"]
+            )
+            ctx.bus.publish(
+                f"chat:{sess.public_id}",
+                {"type": "read", "author": "customer", "session": sess.public_id, "upto": seq},
+            )
+        elif frame.type == "human":  # "talk to a person": leave the assistant for the queue
+            await asyncio.to_thread(presence_svc.request_human, ctx, sess.public_id)
+        elif frame.type == "end":
+            await asyncio.to_thread(presence_svc.end_chat, ctx, sess.public_id)
+        elif frame.type == "ping":
+            conn.send({"type": "pong", "at": time.time()})
+        elif frame.type == "hello":
+            raise ProtocolError("already_authenticated", "hello was already received")
+
+    sends: asyncio.Queue[Frame] = asyncio.Queue(maxsize=int(BURST))
+    assistant_tasks: set[asyncio.Task[None]] = set()
+
+    async def sender() -> None:
+        """Commits this visitor's messages one at a time, in order; acks after each commit."""
+        while True:
+            frame = await sends.get()
+            cid = frame.data["client_id"]
+            try:
+                res = await asyncio.get_running_loop().run_in_executor(
+                    _send_pool(), chat_svc.send_visitor_message, ctx, sess, cid, frame.data["body"]
+                )
+            except DomainError as err:
+                conn.send(
+                    {"type": "error", "code": err.code, "message": err.message, "client_id": cid}
+                )
+                continue
+            sess.ticket_id = res.ticket_id
+            conn.send(
+                {
+                    "type": "ack",
+                    "client_id": cid,
+                    "seq": res.seq,
+                    "message_id": res.message_id,
+                    "duplicate": res.duplicate,
+                }
+            )
+            if not res.duplicate and ctx.extras.get("assistant_answer") is not None:
+                task = asyncio.create_task(
+                    asyncio.to_thread(
+                        chat_svc.run_assistant, ctx, sess.public_id, frame.data["body"]
+                    )
+                )
+                assistant_tasks.add(task)
+                task.add_done_callback(assistant_tasks.discard)
+
+    async def heartbeat() -> None:
+        while True:
+            waiting = state["status"] in presence_svc.WAITING
+            await asyncio.sleep(QUEUE_POLL_SECONDS if waiting else HEARTBEAT_SECONDS)
+            if waiting:
+                pos = await _queue_position(ctx, sess.id)
+                if pos is not None:
+                    conn.send({"type": "queue", **pos})
+                    continue
+            conn.send({"type": "ping", "at": time.time()})
+
+    try:
+        fresh = await asyncio.to_thread(chat_svc.get_session, ctx, sess.public_id)
+        state["status"] = fresh.status
+        welcome = {"type": "welcome", **chat_svc.session_public(fresh)}
+        welcome.pop("ticket_id", None)
+        welcome.pop("queue_id", None)
+        pos = await _queue_position(ctx, sess.id)
+        if pos:
+            welcome["queue"] = pos
+        conn.send(welcome)
+        for e in await stream.catch_up():
+            conn.send(e)
+        pump = asyncio.create_task(_pump(sub, deliver))
+        extra = [pump, asyncio.create_task(heartbeat()), asyncio.create_task(sender())]
+        await _run(conn, reader, extra)
+    finally:
+        sub.close()
+
+
+# ---------------------------------------------------------------- agents
+
+
+_AGENT_SOCKETS: dict[int, int] = {}  # agent id -> sockets open on this process
+
+
+@router.websocket("/ws/agent-chat")
+async def agent_socket(websocket: WebSocket) -> None:
+    ctx: AppContext = websocket.app.state.ctx
+    from paydesk.services.auth import resolve_session
+
+    raw = websocket.cookies.get(STAFF_COOKIE, "")
+    info = await asyncio.to_thread(resolve_session, ctx, raw) if raw else None
+    if info is None or not info.actor.is_staff or info.mfa_pending or info.actor.id is None:
+        await websocket.close(code=CLOSE_UNAUTHENTICATED)
+        return
+    base_actor = info.actor
+    await websocket.accept()
+    hello = await _first_frame(websocket, "agent")
+    if hello is None:
+        return
+    actor = base_actor
+    agent_id = int(actor.id or 0)
+    conn = Conn(websocket)
+    streams: dict[str, tuple[Stream, Subscription, asyncio.Task[None]]] = {}
+    queue_sub = ctx.bus.subscribe(
+        presence_svc.queue_topic(actor.workspace_id), f"chatagent:{agent_id}"
+    )
+    presence: dict[str, Any] = {"status": "online", "capacity": None}
+    _AGENT_SOCKETS[agent_id] = _AGENT_SOCKETS.get(agent_id, 0) + 1
+
+    async def watch(public_id: str, after: int) -> None:
+        sess = await asyncio.to_thread(presence_svc.access_chat, ctx, actor, public_id)
+        if public_id in streams:
+            return
+        stream = Stream(ctx, sess.id, public_id, min(after, sess.last_seq))
+        sub = ctx.bus.subscribe(f"chat:{public_id}")
+
+        async def fwd(ev: dict[str, Any]) -> None:
+            if ev.get("type") == "typing" and ev.get("author") != "customer":
+                return
+            for e in await stream.accept(ev):
+                conn.send(e)
+
+        conn.send({"type": "watching", **chat_svc.session_public(sess)})
+        for e in await stream.catch_up():
+            conn.send(e)
+        streams[public_id] = (stream, sub, asyncio.create_task(_pump(sub, fwd)))
+
+    def unwatch(public_id: str) -> None:
+        item = streams.pop(public_id, None)
+        if item:
+            item[1].close()
+            item[2].cancel()
+
+    async def on_queue(ev: dict[str, Any]) -> None:
+        conn.send(ev)
+        if ev.get("type") == "transferred_to_you":
+            await watch(ev["session"], 0)
+
+    async def handle(frame: Frame) -> None:
+        d = frame.data
+        if frame.type == "hello":
+            raise ProtocolError("already_authenticated", "hello was already received")
+        if frame.type == "ping":
+            conn.send({"type": "pong", "at": time.time()})
+        elif frame.type == "watch":
+            await watch(frame.session, d["after"])
+        elif frame.type == "unwatch":
+            unwatch(frame.session)
+        elif frame.type == "accept":
+            sess = await asyncio.to_thread(presence_svc.accept_chat, ctx, actor, frame.session)
+            conn.send({"type": "accepted", "session": sess.public_id})
+            await watch(sess.public_id, 0)
+        elif frame.type == "send":
+            res = await asyncio.to_thread(
+                chat_svc.agent_send, ctx, actor, frame.session, d["client_id"], d["body"]
+            )
+            conn.send(
+                {
+                    "type": "ack",
+                    "session": frame.session,
+                    "client_id": d["client_id"],
+                    "seq": res.seq,
+                    "message_id": res.message_id,
+                    "duplicate": res.duplicate,
+                }
+            )
+        elif frame.type == "typing":
+            if frame.session in streams:
+                ctx.bus.publish(
+                    f"chat:{frame.session}",
+                    {"type": "typing", "author": "agent", "session": frame.session, "on": d["on"]},
+                )
+        elif frame.type == "read":
+            item = streams.get(frame.session)
+            if item is not None:
+                seq = await asyncio.to_thread(
+                    chat_svc.mark_read, ctx, item[0].sess_id, "agent", d["seq"]
+                )
+                ctx.bus.publish(
+                    f"chat:{frame.session}",
+                    {"type": "read", "author": "agent", "session": frame.session, "upto": seq},
+                )
+        elif frame.type == "transfer":
+            await asyncio.to_thread(
+                presence_svc.transfer_chat,
+                ctx,
+                actor,
+                frame.session,
+                agent_id=d.get("agent_id"),
+                queue=d.get("queue"),
+            )
+            conn.send({"type": "transferred_away", "session": frame.session})
+        elif frame.type == "end":
+            await asyncio.to_thread(presence_svc.end_chat, ctx, frame.session, actor=actor)
+        elif frame.type in ("presence", "capacity"):
+            if frame.type == "presence":
+                presence["status"] = d["status"]
+            else:
+                presence["capacity"] = d["value"]
+            got = await asyncio.to_thread(
+                presence_svc.set_presence, ctx, actor, str(presence["status"]), presence["capacity"]
+            )
+            conn.send({"type": "presence_set", "agent_id": agent_id, **got})
+
+    async def reader() -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                raw = await websocket.receive_text()
+                try:
+                    await handle(parse_frame(raw, "agent"))
+                except ProtocolError as err:
+                    conn.send(error_event(err))
+                    if err.fatal:
+                        conn.close(err.close_code)
+                        return
+                except DomainError as err:
+                    conn.send(
+                        {
+                            "type": "error",
+                            "code": err.code,
+                            "message": err.message,
+                            "session": raw and _session_of(raw),
+                        }
+                    )
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            if presence["status"] != "offline":  # keeps the presence entry from expiring
+                await asyncio.to_thread(
+                    presence_svc.set_presence, ctx, actor, str(presence["status"]), None
+                )
+            conn.send({"type": "ping", "at": time.time()})
+
+    try:
+        queue_ids = await asyncio.to_thread(presence_svc.agent_queue_ids, ctx, agent_id)
+        actor = _with_queues(base_actor, queue_ids)
+        wanted = hello.data.get("status", "online")
+        presence["status"] = wanted if wanted in ("online", "away", "offline") else "online"
+        got = await asyncio.to_thread(
+            presence_svc.set_presence, ctx, actor, str(presence["status"]), None
+        )
+        mine = await asyncio.to_thread(presence_svc.my_chats, ctx, actor)
+        waiting = await asyncio.to_thread(presence_svc.waiting_chats, ctx, actor)
+        conn.send(
+            {
+                "type": "welcome",
+                "agent_id": agent_id,
+                "name": actor.name,
+                "presence": got,
+                "mine": mine,
+                "waiting": waiting,
+            }
+        )
+        pump = asyncio.create_task(_pump(queue_sub, on_queue))
+        await _run(conn, reader, [pump, asyncio.create_task(heartbeat())])
+    finally:
+        queue_sub.close()
+        for pid in list(streams):
+            unwatch(pid)
+        _AGENT_SOCKETS[agent_id] -= 1
+        if _AGENT_SOCKETS[agent_id] <= 0:
+            _AGENT_SOCKETS.pop(agent_id, None)
+            # the agent's last socket on this process: they are gone until they reconnect
+            with contextlib.suppress(Exception):
+                presence_svc.presence_store(ctx).remove(actor.workspace_id, agent_id)
+
+
+async def _queue_position(ctx: AppContext, sess_id: int) -> dict[str, Any] | None:
+    """From the per-process snapshot; when it is stale one socket refreshes it (in a thread)
+    while the others wait, so thousands of waiting visitors cost one query per interval."""
+    got = presence_svc.cached_queue_position(ctx, sess_id)
+    if got is False:
+        lock: asyncio.Lock = ctx.extras.setdefault("_queue_snapshot_alock", asyncio.Lock())
+        async with lock:
+            got = presence_svc.cached_queue_position(ctx, sess_id)
+            if got is False:
+                return await asyncio.to_thread(presence_svc.queue_position, ctx, sess_id)
+    return got if isinstance(got, dict) else None
+
+
+def _with_queues(actor: Any, queue_ids: list[int]) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(actor, queue_ids=frozenset(queue_ids) | actor.queue_ids)
+
+
+def _session_of(raw: str) -> str | None:
+    with contextlib.suppress(Exception):
+        v = orjson.loads(raw).get("session")
+        return v if isinstance(v, str) else None
+    return None
