@@ -35,7 +35,7 @@ def test_agent_login_open_ticket_reply(page: Page, live_server: LiveServer) -> N
     page.locator("body").press("r")
     expect(page.locator("#reply-body")).to_be_focused()
     page.locator("#reply-body").fill("Hello Ben, we are checking your transfer now.")
-    page.get_by_role("button", name=re.compile("Send")).click()
+    page.locator("#send").click()
     expect(page.locator("#timeline .msg.author-agent")).to_contain_text(
         "we are checking your transfer"
     )
