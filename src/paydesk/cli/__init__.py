@@ -129,6 +129,9 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("paydesk.cli.audit", "app", "audit"),
     ("paydesk.cli.privacy", "app", "privacy"),
     ("paydesk.cli.email", "app", "email"),
+    ("paydesk.cli.kb", "app", "kb"),
+    ("paydesk.cli.assistant", "app", "assistant"),
+    ("paydesk.cli.intent", "app", "intent"),
 ]
 
 

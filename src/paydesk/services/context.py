@@ -105,5 +105,7 @@ PLUGINS: list[str] = [
     "paydesk.services.privacy:install",
     "paydesk.services.email:install",
     "paydesk.services.chat:install",
+    "paydesk.services.assistant:install",
+    "paydesk.services.intent:install",
     "paydesk.services.accounts:install",
 ]

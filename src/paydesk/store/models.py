@@ -9,6 +9,7 @@ from paydesk.store import (  # noqa: F401
     chat,
     customers,
     email,
+    kb,
     ledger,
     tickets,
     workspace,

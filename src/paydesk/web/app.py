@@ -26,12 +26,16 @@ STATIC = Path(__file__).parent / "static"
 
 # Capabilities add their routers here as "module:attribute" (one line each).
 API_ROUTERS: list[str] = [  # mounted under /api/v1
+    "paydesk.web.api.kb:router",
+    "paydesk.web.api.assistant:router",
     "paydesk.web.api.privacy:router",
     "paydesk.web.api.payments:router",
 ]
 PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the portal's catch-alls
     "paydesk.web.pages.security:router",
     "paydesk.web.pages.audit:router",
+    "paydesk.web.pages.help:router",
+    "paydesk.web.pages.kb_admin:router",
     "paydesk.web.pages.email:router",
     "paydesk.web.chat_ws:router",
     "paydesk.web.pages.chat:router",

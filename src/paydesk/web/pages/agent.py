@@ -41,6 +41,7 @@ router = APIRouter(prefix="/agent", include_in_schema=False)
 # Sidebar panels of the ticket page, "module:function" → (ctx, actor, ticket dict) -> Markup | None.
 TICKET_PANELS: list[str] = [
     "paydesk.web.pages.payments:ticket_panel",
+    "paydesk.web.pages.kb_admin:assist_panel",
 ]
 
 

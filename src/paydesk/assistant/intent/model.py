@@ -1,0 +1,255 @@
+"""A trainable intent classifier: features (see features.py) → linear model → calibrated softmax.
+
+Training fits a one-vs-rest linear SVM (liblinear) on the stacked features. Its margins are not
+probabilities, so a single temperature T is fitted on a stratified held-out slice (the model is
+first trained without that slice, then refitted on everything): `softmax(T · margins)` is then an
+honest confidence that callers can threshold ("route by the model only when ≥ 0.5").
+
+A trained model is plain data — labels, vocabularies, idf and weight arrays, JSON metadata — and
+is saved as `meta.json` + `arrays.npz` (loaded with allow_pickle=False), so loading a model dir
+never executes code. Prediction is one sparse-dense product: microseconds plus the encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
+
+from paydesk.assistant.intent.dataset import LabelledData, ModelFormatError
+from paydesk.assistant.intent.features import FeatureConfig, Featurizer, clip, embed
+
+FORMAT_VERSION = 1
+__all__ = ["IntentModel", "ModelFormatError", "TrainConfig", "train"]
+DEFAULT_TEMPERATURE = 5.0  # used when the data is too small to hold a calibration slice out
+
+# (stage, done, total): stages are "embed", "calibrate", "fit"
+TrainProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    c: float = 1.0  # SVM regularisation: larger fits the training data harder
+    calibration_fraction: float = 0.15
+    seed: int = 0
+
+
+class IntentModel:
+    """Trained classifier. Thread-safe for prediction (read-only arrays)."""
+
+    def __init__(
+        self,
+        labels: list[str],
+        featurizer: Featurizer,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        temperature: float,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.labels = labels
+        self.featurizer = featurizer
+        self.coef = np.ascontiguousarray(coef, dtype=np.float32)  # (n_features, n_labels)
+        self.intercept = intercept.astype(np.float32)
+        self.temperature = float(temperature)
+        self.meta: dict[str, Any] = meta or {}
+
+    # -- prediction ---------------------------------------------------------------------
+    def scores(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        x = self.featurizer.transform(texts, embeddings)
+        return np.asarray(x @ self.coef) + self.intercept
+
+    def proba(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        return _softmax(self.scores(texts, embeddings) * self.temperature)
+
+    def predict_many(self, texts: list[str]) -> list[tuple[str, float]]:
+        if not texts:
+            return []
+        p = self.proba([t or "" for t in texts])
+        best = p.argmax(axis=1)
+        return [(self.labels[i], float(p[r, i])) for r, i in enumerate(best)]
+
+    def predict(self, text: str, locale: str | None = None) -> tuple[str, float]:
+        """(label, confidence in [0, 1]) for one message. The locale is accepted for the
+        assistant's interface; the features are language-independent."""
+        return self.predict_many([text])[0]
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write atomically: a reader sees the old model or the new one, never half of one."""
+        fmeta, farrays = self.featurizer.state()
+        meta = {
+            **self.meta,
+            "format_version": FORMAT_VERSION,
+            "labels": self.labels,
+            "temperature": self.temperature,
+            "featurizer": fmeta,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            # small models are saved uncompressed: a fresh data dir then costs milliseconds
+            save = np.savez_compressed if self.coef.nbytes > 4_000_000 else np.savez
+            arrays = {"coef": self.coef, "intercept": self.intercept, **farrays}
+            save(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
+            (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+            os.chmod(tmp, 0o755)
+            old = None
+            if path.exists():
+                old = path.with_name(f".{path.name}.old.{os.getpid()}.{time.monotonic_ns()}")
+                os.replace(path, old)
+            os.replace(tmp, path)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> IntentModel:
+        try:
+            meta = json.loads((path / "meta.json").read_text("utf-8"))
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise ModelFormatError(
+                    f"model {path.name} has format {meta.get('format_version')!r}, "
+                    f"expected {FORMAT_VERSION}; train it again"
+                )
+            with np.load(path / "arrays.npz", allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            featurizer = Featurizer.restore(meta["featurizer"], arrays)
+            model = cls(
+                list(meta["labels"]),
+                featurizer,
+                arrays["coef"],
+                arrays["intercept"],
+                float(meta["temperature"]),
+                {k: v for k, v in meta.items() if k not in ("featurizer", "labels")},
+            )
+        except FileNotFoundError:
+            raise ModelFormatError(f"no model at {path}") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, ModelFormatError):
+                raise
+            raise ModelFormatError(
+                f"model {path.name} is damaged ({exc}); train it again"
+            ) from None
+        if model.coef.shape != (featurizer.n_features, len(model.labels)):
+            raise ModelFormatError(f"model {path.name} is damaged (shape mismatch)")
+        return model
+
+
+def train(
+    data: LabelledData,
+    config: TrainConfig | None = None,
+    progress: TrainProgress | None = None,
+    meta: dict[str, Any] | None = None,
+    embeddings: np.ndarray | None = None,
+) -> IntentModel:
+    """Fit a model on `data` (at least two labels; see dataset.read_labelled_csv).
+
+    `embeddings` (rows aligned with data.texts) skips the encoder — for cross-validation."""
+    config = config or TrainConfig()
+    started = time.perf_counter()
+    texts = clip(data.texts)
+    y = np.asarray(data.labels)
+    labels = sorted(set(data.labels))
+    emb = embeddings
+    if config.features.embedding_weight and emb is None:
+        report: Callable[[int, int], None] | None = (
+            (lambda done, total: progress("embed", done, total)) if progress else None
+        )
+        emb = embed(texts, report)
+    featurizer = Featurizer(config.features).fit(texts)
+    x = featurizer.transform(texts, emb)
+
+    temperature = DEFAULT_TEMPERATURE
+    hold_out = _calibration_split(y, config)
+    if hold_out is not None:
+        if progress:
+            progress("calibrate", 0, 1)
+        fit_idx, cal_idx = hold_out
+        svm = _svm(config).fit(x[fit_idx], y[fit_idx])
+        margins = svm.decision_function(x[cal_idx])
+        cols = {lab: i for i, lab in enumerate(svm.classes_)}
+        truth = np.array([cols.get(lab, -1) for lab in y[cal_idx]])
+        temperature = _fit_temperature(margins, truth)
+        if progress:
+            progress("calibrate", 1, 1)
+    if progress:
+        progress("fit", 0, 1)
+    svm = _svm(config).fit(x, y)
+    if progress:
+        progress("fit", 1, 1)
+    assert list(svm.classes_) == labels
+    coef = svm.coef_.T if len(labels) > 2 else np.hstack([-svm.coef_.T, svm.coef_.T]) / 2
+    intercept = (
+        svm.intercept_ if len(labels) > 2 else np.array([-svm.intercept_[0], svm.intercept_[0]]) / 2
+    )
+    info = {
+        **(meta or {}),
+        "n_examples": len(data),
+        "train_seconds": round(time.perf_counter() - started, 2),
+        "c": config.c,
+    }
+    return IntentModel(labels, featurizer, coef, intercept, temperature, info)
+
+
+def _svm(config: TrainConfig) -> LinearSVC:
+    return LinearSVC(C=config.c, random_state=config.seed, max_iter=5000)
+
+
+def _calibration_split(y: np.ndarray, config: TrainConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """A stratified hold-out slice, or None when some label has too few examples to spare."""
+    _, counts = np.unique(y, return_counts=True)
+    n_cal = int(round(len(y) * config.calibration_fraction))
+    if counts.min() < 3 or n_cal < len(counts):
+        return None
+    idx = np.arange(len(y))
+    fit_idx, cal_idx = train_test_split(idx, test_size=n_cal, stratify=y, random_state=config.seed)
+    return fit_idx, cal_idx
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def _fit_temperature(margins: np.ndarray, truth: np.ndarray) -> float:
+    """The T minimising the negative log-likelihood of softmax(T · margins) (golden search)."""
+    if margins.ndim == 1:  # binary decision_function: one column, positive = classes_[1]
+        margins = np.column_stack([-margins, margins]) / 2
+    ok = truth >= 0
+    m, t = margins[ok], truth[ok]
+    if len(t) == 0:
+        return DEFAULT_TEMPERATURE
+
+    def nll(log_t: float) -> float:
+        p = _softmax(m * np.exp(log_t))
+        return float(-np.log(np.clip(p[np.arange(len(t)), t], 1e-12, None)).mean())
+
+    lo, hi = np.log(0.1), np.log(200.0)
+    g = (np.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = nll(a), nll(b)
+    for _ in range(40):
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = nll(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = nll(b)
+    return float(np.exp((lo + hi) / 2))

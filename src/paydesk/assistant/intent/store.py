@@ -1,0 +1,129 @@
+"""Where models live (`<data_dir>/models/<name>/`) and the default TOPAY model.
+
+The default model `topay` is trained from the bundled, hand-labelled bilingual CSV the first time
+a process needs it (≈ 1–3 s), then saved under the data dir and memoised per process. A model that
+an operator trained under the same name (`paydesk intent train my.csv --model topay`) is used
+instead; a cached bundled model whose CSV or code has changed since is retrained.
+
+`ModelHolder` is what the rest of the system holds: it loads on first use (never at import or
+startup), is safe to call from many threads, and notices within a few seconds when a CLI command
+wrote a new version of its model, so a running server follows `paydesk intent train`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from paydesk.assistant.intent.dataset import ModelFormatError, read_labelled_csv, validate_name
+
+if TYPE_CHECKING:  # scikit-learn is imported on first use, not with the plugins
+    from paydesk.assistant.intent.model import IntentModel
+
+log = logging.getLogger(__name__)
+
+BUNDLED_CSV = Path(__file__).resolve().parent / "data" / "topay_intents.csv"
+DEFAULT_MODEL = "topay"
+_RECHECK_SECONDS = 3.0
+
+# the bundled model depends only on the CSV and the code, so one per process is enough
+_bundled_lock = threading.Lock()
+_bundled: dict[str, IntentModel] = {}
+
+
+def model_dir(data_dir: Path, name: str) -> Path:
+    return data_dir / "models" / validate_name(name)
+
+
+def bundled_fingerprint() -> str:
+    from paydesk.assistant.intent.model import FORMAT_VERSION
+
+    h = hashlib.sha256(BUNDLED_CSV.read_bytes())
+    h.update(f"format={FORMAT_VERSION}".encode())
+    return h.hexdigest()[:16]
+
+
+def train_bundled() -> IntentModel:
+    """The default TOPAY model, trained from the bundled CSV (memoised per process)."""
+    from paydesk.assistant.intent.model import train
+
+    fp = bundled_fingerprint()
+    with _bundled_lock:
+        model = _bundled.get(fp)
+        if model is None:
+            data = read_labelled_csv(BUNDLED_CSV)
+            model = train(data, meta={"source": "bundled", "fingerprint": fp})
+            _bundled.clear()
+            _bundled[fp] = model
+        return model
+
+
+def load_default(data_dir: Path) -> IntentModel:
+    """The `topay` model of this data dir: the operator's, a valid cached one, or a fresh one."""
+    from paydesk.assistant.intent.model import IntentModel
+
+    path = model_dir(data_dir, DEFAULT_MODEL)
+    try:
+        model = IntentModel.load(path)
+        if model.meta.get("source") != "bundled" or model.meta.get("fingerprint") == (
+            bundled_fingerprint()
+        ):
+            return model
+    except ModelFormatError:
+        pass
+    model = train_bundled()
+    try:
+        model.save(path)
+    except OSError as exc:  # a read-only data dir still gets a working (in-memory) model
+        log.warning("cannot cache the default intent model at %s: %s", path, exc)
+    return model
+
+
+class ModelHolder:
+    """Lazily loaded, hot-reloading handle on one named model (see module docstring)."""
+
+    def __init__(self, data_dir: Path, name: str = DEFAULT_MODEL) -> None:
+        self.path = model_dir(data_dir, name)
+        self.data_dir = data_dir
+        self.name = name
+        self._lock = threading.Lock()
+        self._model: IntentModel | None = None
+        self._stamp: float | None = None
+        self._checked_at = 0.0
+
+    def _meta_mtime(self) -> float | None:
+        try:
+            return (self.path / "meta.json").stat().st_mtime
+        except OSError:
+            return None
+
+    def get(self) -> IntentModel:
+        """The current model, loading (or training the default) on first use."""
+        model = self._model
+        now = time.monotonic()
+        if model is not None and now - self._checked_at < _RECHECK_SECONDS:
+            return model
+        with self._lock:
+            self._checked_at = now
+            stamp = self._meta_mtime()
+            if self._model is None or stamp != self._stamp:
+                if self.name == DEFAULT_MODEL:
+                    self._model = load_default(self.data_dir)
+                else:
+                    from paydesk.assistant.intent.model import IntentModel
+
+                    self._model = IntentModel.load(self.path)
+                self._stamp = self._meta_mtime()
+            return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def predict(self, text: str, locale: str | None = None) -> tuple[str, float]:
+        """(sub-intent label, confidence) — the interface the assistant uses."""
+        return self.get().predict(text, locale)

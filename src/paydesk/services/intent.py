@@ -1,0 +1,181 @@
+"""Intent models as a service: intake routing by the trained model, training and evaluation.
+
+`install(ctx)` (in PLUGINS) puts the default TOPAY model behind `ctx.classifier` (ticket category
+at intake) and `ctx.extras["intent_model"]` (`predict(text, locale) -> (sub_intent, confidence)`
+for the assistant). Nothing is loaded at install: the model is read or trained on first use, and
+a server warms it in a background thread at startup so the first ticket does not wait.
+
+Routing keeps two safety nets of the keyword classifier (`domain.classify`): it decides when the
+model is unsure or the predicted sub-intent names no topic ("human_request"), and a message with
+complaint words is always a complaint — the regulatory clock must never be missed because a
+model preferred "transactions".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from paydesk.assistant.intent.dataset import LabelledData
+from paydesk.assistant.intent.store import DEFAULT_MODEL, ModelHolder, model_dir
+from paydesk.assistant.intent.taxonomy import category_of
+from paydesk.domain.classify import classify_category
+from paydesk.domain.tickets import Category
+from paydesk.services.context import AppContext
+from paydesk.settings import Settings
+
+if TYPE_CHECKING:  # numpy/scikit-learn load on first use: plugins install on every command
+    import numpy as np
+
+    from paydesk.assistant.intent.model import IntentModel, TrainConfig, TrainProgress
+
+log = logging.getLogger(__name__)
+
+# Below this category confidence the keyword classifier decides. Chosen on the held-out set
+# (tests/assistant/intent): every category answer above it was right, and only 1 of 109
+# phrasings fell below it — those few go to the keyword list rather than a coin flip.
+CATEGORY_THRESHOLD = 0.5
+ROUTING_CHARS = 1_000  # subject + the head of the body carry the topic
+
+
+def install(ctx: AppContext) -> None:
+    holder = ModelHolder(ctx.settings.data_dir, DEFAULT_MODEL)
+    ctx.extras["intent_model"] = holder
+    fallback = ctx.classifier
+    ctx.classifier = _routing_classifier(holder, fallback)
+    ctx.extras.setdefault("background", []).append(_warm_up)
+
+
+def _routing_classifier(
+    holder: ModelHolder, fallback: Callable[[str, str], Category]
+) -> Callable[[str, str], Category]:
+    def classify(text: str, locale: str) -> Category:
+        if classify_category(text) == Category.COMPLAINT:  # complaint words: always a complaint
+            return Category.COMPLAINT
+        try:
+            category, confidence = predict_category(holder.get(), text[:ROUTING_CHARS])
+        except Exception:  # routing must never fail a ticket: the keywords still work
+            log.exception("intent model failed; using keyword routing")
+            return fallback(text, locale)
+        if category is None or confidence < CATEGORY_THRESHOLD:
+            return fallback(text, locale)
+        return category
+
+    return classify
+
+
+def predict_category(model: IntentModel, text: str) -> tuple[Category | None, float]:
+    """The most likely routing category and its confidence: sub-intent probabilities are summed
+    per category, so three unsure transaction sub-intents still make a sure "transactions"."""
+    proba = model.proba([text])[0]
+    totals: dict[Category, float] = {}
+    for label, p in zip(model.labels, proba, strict=True):
+        cat = category_of(label)
+        if cat is not None:
+            totals[cat] = totals.get(cat, 0.0) + float(p)
+    if not totals:
+        return None, 0.0
+    best = max(totals, key=lambda c: totals[c])
+    return best, totals[best]
+
+
+async def _warm_up(ctx: AppContext) -> None:
+    """Server start: load (or train) the model in a daemon thread; the request path then finds
+    it ready. A daemon thread, not the executor, so shutdown never waits for it."""
+    holder = ctx.extras.get("intent_model")
+    if isinstance(holder, ModelHolder) and not holder.loaded:
+        threading.Thread(target=_quiet_get, args=(holder,), daemon=True).start()
+
+
+def _quiet_get(holder: ModelHolder) -> None:
+    try:
+        holder.get()
+    except Exception:
+        log.exception("intent model warm-up failed")
+
+
+# -- training and evaluation (the `paydesk intent` commands) ---------------------------------
+
+
+def train_named(
+    settings: Settings,
+    data: LabelledData,
+    name: str,
+    *,
+    source: str = "",
+    config: TrainConfig | None = None,
+    progress: TrainProgress | None = None,
+) -> dict[str, Any]:
+    """Train a model on validated data (dataset.read_labelled_csv) and save it atomically as
+    `<data_dir>/models/<name>`. Raises ValueError for a bad name before any work is done.
+    Returns a summary: model, path, examples, labels, train_seconds."""
+    from paydesk.assistant.intent.model import train
+
+    path = model_dir(settings.data_dir, name)
+    started = time.perf_counter()
+    model = train(data, config, progress, meta={"source": source, "name": name})
+    model.save(path)
+    return {
+        "model": name,
+        "path": str(path),
+        "examples": len(data),
+        "labels": len(model.labels),
+        "train_seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def evaluate_named(settings: Settings, data: LabelledData, name: str) -> dict[str, Any]:
+    """Accuracy, macro-F1 (over the labels of the data) and more of a saved model.
+
+    Raises ValueError for a bad name and ModelFormatError when the model is missing/damaged.
+    """
+    from paydesk.assistant.intent.model import IntentModel
+
+    if name == DEFAULT_MODEL:
+        model = ModelHolder(settings.data_dir, name).get()
+    else:
+        model = IntentModel.load(model_dir(settings.data_dir, name))
+    return evaluate(model, data, name)
+
+
+def evaluate(model: IntentModel, data: LabelledData, name: str = "") -> dict[str, Any]:
+    """Score `model` on labelled data (see evaluate_named for the keys)."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+
+    model.predict_many(data.texts[:1])  # load the sentence encoder before timing
+    started = time.perf_counter()
+    pred = model.predict_many(data.texts)
+    seconds = time.perf_counter() - started
+    labels = [p for p, _ in pred]
+    conf = np.array([c for _, c in pred])
+    right = np.array([p == t for p, t in zip(labels, data.labels, strict=True)])
+    known = set(model.labels)
+    return {
+        "model": name,
+        "examples": len(data),
+        "accuracy": round(float(accuracy_score(data.labels, labels)), 4),
+        "macro_f1": round(
+            float(f1_score(data.labels, labels, labels=data.classes, average="macro")), 4
+        ),
+        "mean_confidence": round(float(conf.mean()), 4),
+        "expected_calibration_error": round(float(_ece(conf, right)), 4),
+        "unknown_labels": sorted(set(data.labels) - known),
+        "ms_per_text": round(1000 * seconds / len(data), 3),
+    }
+
+
+def _ece(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: |accuracy − confidence| averaged over confidence bins."""
+    import numpy as np
+
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            total += inside.mean() * abs(right[inside].mean() - conf[inside].mean())
+    return total
