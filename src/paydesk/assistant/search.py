@@ -27,12 +27,10 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import snowballstemmer
-from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
-from threadpoolctl import ThreadpoolController
 
 from paydesk.assistant import encoder
 from paydesk.domain.text import tokens
@@ -47,11 +45,21 @@ _TITLE_BOOST, _TAG_BOOST = 3, 2
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MD_MARK = re.compile(r"[#>*_`|~]+")
 _SPACE = re.compile(r"\s+")
-_BLAS = ThreadpoolController()
+# scipy/scikit-learn/threadpoolctl load on first use: importing them costs about a second, which
+# every CLI command and worker would otherwise pay at start-up through the plugin registry
+
+
+@lru_cache(maxsize=1)
+def _blas() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 _STEM = snowballstemmer.stemmer("english")
 # question words and fillers: they appear in many titles ("怎么办", "how do I") and would
 # otherwise decide the lexical ranking of short questions
-STOPWORDS = frozenset(
+_OWN_STOPWORDS = frozenset(
     """a an the i me my mine we our you your it its is are was were be been being am do does
     did doing have has had having can could would should will shall may might must to of for in
     on at by with from about into as and or but if so not no than then there here this that
@@ -61,7 +69,15 @@ STOPWORDS = frozenset(
     long take takes taking many much need want know tell mean means ever
     您 他 她 它 是 在 有 要 想 能 会 可以 可 请问 请 一下 这 那 这个 那个 哪 哪里 哪儿 就 都 也 还
     又 和 与 及 或 把 被 给 让 对 从 到了 一直 老是 总是 好 谢谢 你好 您好 帮 帮我""".split()
-) | (ENGLISH_STOP_WORDS - {"not", "no", "nothing", "never", "call", "find", "first", "last"})
+)
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    keep = {"not", "no", "nothing", "never", "call", "find", "first", "last"}
+    return _OWN_STOPWORDS | (ENGLISH_STOP_WORDS - keep)
 _SENT = re.compile(r"(?<=[。！？!?；;])|(?<=\.)\s+|\n+")
 
 
@@ -90,7 +106,7 @@ def terms(text: str) -> list[str]:
     """Ranking terms: `domain.text.tokens` without stopwords, English words stemmed."""
     out = []
     for t in tokens(normalise(text)):
-        if not t.strip() or t in STOPWORDS:
+        if not t.strip() or t in stopwords():
             continue
         out.append(_STEM.stemWord(t) if t.isascii() and t.isalpha() and len(t) > 3 else t)
     return out
@@ -211,6 +227,8 @@ class KbIndex:
                 cols.append(j)
                 vals.append(c)
         n = max(len(self.docs), 1)
+        from scipy import sparse
+
         tf = sparse.csr_matrix(
             (np.array(vals, dtype=np.float32), (rows, cols)), shape=(n, max(len(vocab), 1))
         )
@@ -255,6 +273,8 @@ class KbIndex:
         return normalise(f"{d.title} {d.title} {' '.join(d.tags)} {d.lead[:200]}")
 
     def _build_chars(self) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         self.chars_vec = TfidfVectorizer(
             analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float32, min_df=1
         )
@@ -356,7 +376,7 @@ class KbIndex:
         chars = self._chars(q)
         if qvec is None:
             qvec = _query_vector(query[:2000])
-        with _BLAS.limit(limits=1, user_api="blas"):  # one query: threads only add contention
+        with _blas().limit(limits=1, user_api="blas"):  # one query: threads only add contention
             semantic = (self.emb @ qvec).reshape(n, 2).max(axis=1)
         fused = W_SEMANTIC * semantic + W_CHARS * chars + W_LEXICAL * lex_norm
         if not include_internal:
@@ -443,7 +463,7 @@ def _sentences(body: str) -> tuple[str, ...]:
 def snippet(doc: Doc, query: str, width: int = 200) -> str:
     """The sentence of the article containing most query words, cut to `width`. Substring
     matching, so the article needs no segmentation at query time."""
-    qt = [t for t in dict.fromkeys(tokens(normalise(query[:500]))) if t not in STOPWORDS]
+    qt = [t for t in dict.fromkeys(tokens(normalise(query[:500]))) if t not in stopwords()]
     best, best_score = "", -1.0
     for s in _sentences(doc.body):
         low = s.lower()

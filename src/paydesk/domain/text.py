@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from functools import lru_cache
+from pathlib import Path
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -33,6 +34,9 @@ def _jieba():  # type: ignore[no-untyped-def]
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
+    # payment words jieba would otherwise split ("验证码", "助记词", "到账"…); loaded wherever
+    # text is tokenised, so every process (server, CLI, tests) indexes and queries alike
+    jieba.load_userdict(str(Path(__file__).with_name("payments_userdict.txt")))
     return jieba
 
 

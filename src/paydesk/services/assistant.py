@@ -26,7 +26,6 @@ from paydesk.store.base import utcnow
 log = logging.getLogger(__name__)
 
 CONTENT = Path(__file__).resolve().parent.parent / "assistant" / "content"
-USER_DICT = Path(__file__).resolve().parent.parent / "assistant" / "userdict.txt"
 MAX_MESSAGE = 4000  # characters considered; a 100 KB paste is cut, not refused
 # intent labels of an installed intent model that always mean "a person must handle this"
 _HANDOFF_INTENTS = re.compile(r"complain|fraud|scam|human|agent_request|locked|compromis", re.I)
@@ -34,30 +33,12 @@ _LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
 def install(ctx: AppContext) -> None:
-    _load_user_dictionary()
     ctx.extras["kb_index"] = IndexHolder(
         lambda: kb.load_docs(ctx), lambda: kb.read_version(ctx), poll_seconds=2.0
     )
     ctx.extras["assistant_answer"] = answer
     ctx.extras.setdefault("background", []).append(_refresh_loop)
     ctx.extras.setdefault("demo_seeders", []).append(seed_help_center)
-
-
-_dict_loaded = False
-
-
-def _load_user_dictionary() -> None:
-    """Payment words jieba would split ("验证码", "助记词", "到账"…); once per process."""
-    global _dict_loaded
-    if _dict_loaded:
-        return
-    import jieba
-
-    from paydesk.domain.text import tokens
-
-    tokens("初始化")  # let domain.text initialise jieba with its log level first
-    jieba.load_userdict(str(USER_DICT))
-    _dict_loaded = True
 
 
 async def _refresh_loop(ctx: AppContext) -> None:
