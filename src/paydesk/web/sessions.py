@@ -53,3 +53,19 @@ def set_cookie(response: Response, ctx: AppContext, name: str, value: str) -> No
 
 def clear_cookie(response: Response, name: str) -> None:
     response.delete_cookie(name, path="/")
+
+
+class LoginRequired(Exception):
+    """Raised by page guards; the app answers with a 303 to `location` (the sign-in page)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+def require_customer(request: Request, ctx: AppContext) -> SessionInfo:
+    """The signed-in customer of a portal page, or LoginRequired (→ the sign-in page)."""
+    info = customer_session(request, ctx)
+    if info is None:
+        raise LoginRequired("/portal/signin")
+    return info

@@ -28,6 +28,7 @@ from paydesk.web import csrf
 from paydesk.web.deps import Ctx
 from paydesk.web.sessions import (
     STAFF_COOKIE,
+    LoginRequired,
     clear_cookie,
     set_cookie,
     staff_session,
@@ -52,14 +53,11 @@ def _load(spec: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-class LoginRequired(Exception):
-    pass
-
-
 def _session(request: Request, ctx: Any) -> SessionInfo:
+    """The signed-in staff member of a console page, or LoginRequired (→ the login form)."""
     info = staff_session(request, ctx)
     if info is None:
-        raise LoginRequired()
+        raise LoginRequired(_login_redirect(request).headers["location"])
     csrf.prepare(request, info)
     return info
 
@@ -205,10 +203,7 @@ def _inbox_filter(request: Request, info: SessionInfo) -> TicketFilter:
 
 @router.get("")
 def inbox(request: Request, ctx: Ctx) -> Response:
-    try:
-        info = _session(request, ctx)
-    except LoginRequired:
-        return _login_redirect(request)
+    info = _session(request, ctx)
     f = _inbox_filter(request, info)
     with ctx.read() as s:
         rows, nxt = list_tickets(ctx, s, info.actor, f)
@@ -259,10 +254,7 @@ def _read_all() -> Any:
 
 @router.get("/tickets/{ticket_id}")
 def ticket_page(request: Request, ctx: Ctx, ticket_id: int) -> Response:
-    try:
-        info = _session(request, ctx)
-    except LoginRequired:
-        return _login_redirect(request)
+    info = _session(request, ctx)
     if not 0 < ticket_id < 2**31:
         raise NotFound("ticket not found")
     t = ticket_detail(ctx, info.actor, ticket_id)
@@ -311,10 +303,7 @@ def ticket_reply(
     internal: Annotated[str, Form()] = "",
     status: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    try:
-        info = _session(request, ctx)
-    except LoginRequired:
-        return _login_redirect(request)
+    info = _session(request, ctx)
     csrf.check(request, info, csrf_token)
     add_agent_message(ctx, info.actor, ticket_id, body, internal=internal in ("1", "on", "true"))
     if status:
@@ -324,10 +313,7 @@ def ticket_reply(
 
 @router.post("/tickets/{ticket_id}/update")
 async def ticket_update(request: Request, ctx: Ctx, ticket_id: int) -> Response:
-    try:
-        info = _session(request, ctx)
-    except LoginRequired:
-        return _login_redirect(request)
+    info = _session(request, ctx)
     form = await request.form()
     csrf.check(request, info, str(form.get("csrf_token", "")))
     changes: dict[str, Any] = {}
@@ -351,10 +337,7 @@ async def ticket_update(request: Request, ctx: Ctx, ticket_id: int) -> Response:
 @router.get("/attachments/{attachment_id}")
 def attachment(request: Request, ctx: Ctx, attachment_id: int) -> Response:
     """Always a download (Content-Disposition: attachment), never rendered inline."""
-    try:
-        info = _session(request, ctx)
-    except LoginRequired:
-        return _login_redirect(request)
+    info = _session(request, ctx)
     if not 0 < attachment_id < 2**31:
         raise NotFound("attachment not found")
     from urllib.parse import quote
@@ -384,10 +367,7 @@ def attachment(request: Request, ctx: Ctx, attachment_id: int) -> Response:
 
 @router.get("/customers/{customer_id}")
 def customer_page(request: Request, ctx: Ctx, customer_id: int) -> Response:
-    try:
-        info = _session(request, ctx)
-    except LoginRequired:
-        return _login_redirect(request)
+    info = _session(request, ctx)
     if not 0 < customer_id < 2**31:
         raise NotFound("customer not found")
     with ctx.read() as s:

@@ -14,7 +14,7 @@ from paydesk.services import assistant, kb
 from paydesk.services.actors import Actor
 from paydesk.web import csrf
 from paydesk.web.deps import Ctx
-from paydesk.web.pages.agent import LoginRequired, _login_redirect, _session
+from paydesk.web.pages.agent import _session
 from paydesk.web.pages.help import render_markdown
 from paydesk.web.templating import env, render
 
@@ -23,10 +23,7 @@ router = APIRouter(prefix="/agent/kb", include_in_schema=False)
 
 @router.get("")
 def kb_list(request: Request, ctx: Ctx, q: str = "", locale: str = "") -> Response:
-    try:
-        info = _session(request, ctx)
-    except LoginRequired:
-        return _login_redirect(request)
+    info = _session(request, ctx)
     articles = kb.admin_articles(ctx, info.actor, q=q[:500], locale=locale[:10])
     can_write = info.actor.can(Perm.KB_WRITE)
     feedback = kb.feedback_summary(ctx, info.actor, limit=15) if can_write else []
@@ -79,19 +76,13 @@ _BLANK = {
 
 @router.get("/new")
 def kb_new(request: Request, ctx: Ctx) -> Response:
-    try:
-        info = _session(request, ctx)
-    except LoginRequired:
-        return _login_redirect(request)
+    info = _session(request, ctx)
     return _editor(request, info.actor, dict(_BLANK))
 
 
 @router.get("/{slug}")
 def kb_edit(request: Request, ctx: Ctx, slug: str) -> Response:
-    try:
-        info = _session(request, ctx)
-    except LoginRequired:
-        return _login_redirect(request)
+    info = _session(request, ctx)
     art = kb.admin_article(ctx, info.actor, slug)
     return _editor(request, info.actor, art, saved=request.query_params.get("saved") == "1")
 
@@ -111,10 +102,7 @@ def kb_save(
     visibility: Annotated[str, Form(max_length=16)] = "public",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    try:
-        info = _session(request, ctx)
-    except LoginRequired:
-        return _login_redirect(request)
+    info = _session(request, ctx)
     csrf.check(request, info, csrf_token)
     fields = {
         "slug": slug,

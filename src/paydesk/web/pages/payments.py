@@ -23,7 +23,7 @@ from paydesk.store.base import utcnow
 from paydesk.web import csrf
 from paydesk.web.deps import Ctx
 from paydesk.web.i18n import negotiate
-from paydesk.web.sessions import customer_session, staff_session
+from paydesk.web.sessions import require_customer, staff_session
 from paydesk.web.templating import env, render
 
 router = APIRouter(include_in_schema=False)
@@ -215,9 +215,7 @@ def refund_queue(request: Request, ctx: Ctx) -> Response:
 
 
 def _portal(request: Request, ctx: AppContext, **kw: Any) -> Response:
-    info = customer_session(request, ctx)
-    if info is None:
-        return RedirectResponse("/portal/signin", status_code=303)
+    info = require_customer(request, ctx)
     csrf.prepare(request, info)
     locale = negotiate(request)
     cid = info.actor.id
@@ -264,9 +262,7 @@ def portal_verify(
     channel: Annotated[str, Form(max_length=10)] = "email",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    info = customer_session(request, ctx)
-    if info is None:
-        return RedirectResponse("/portal/signin", status_code=303)
+    info = require_customer(request, ctx)
     csrf.check(request, info, csrf_token)
     assert info.actor.id is not None
     try:
@@ -292,9 +288,7 @@ def portal_code(
     code: Annotated[str, Form(max_length=12)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    info = customer_session(request, ctx)
-    if info is None:
-        return RedirectResponse("/portal/signin", status_code=303)
+    info = require_customer(request, ctx)
     csrf.check(request, info, csrf_token)
     try:
         verif.check(ctx, info.actor, verification_id, code)

@@ -15,7 +15,13 @@ from paydesk.services.queries import TicketFilter, list_tickets, ticket_detail
 from paydesk.web import csrf
 from paydesk.web.deps import Ctx
 from paydesk.web.i18n import negotiate, t
-from paydesk.web.sessions import CUSTOMER_COOKIE, clear_cookie, customer_session, set_cookie
+from paydesk.web.sessions import (
+    CUSTOMER_COOKIE,
+    clear_cookie,
+    customer_session,
+    require_customer,
+    set_cookie,
+)
 from paydesk.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -149,9 +155,7 @@ def signout(
 
 @router.get("/portal/tickets")
 def my_tickets(request: Request, ctx: Ctx) -> Response:
-    info = customer_session(request, ctx)
-    if info is None:
-        return RedirectResponse("/portal/signin", status_code=303)
+    info = require_customer(request, ctx)
     csrf.prepare(request, info)
     with ctx.read() as s:
         rows, _ = list_tickets(ctx, s, info.actor, TicketFilter(limit=100))
@@ -160,9 +164,7 @@ def my_tickets(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/portal/tickets/{ticket_id}")
 def my_ticket(request: Request, ctx: Ctx, ticket_id: int) -> Response:
-    info = customer_session(request, ctx)
-    if info is None:
-        return RedirectResponse("/portal/signin", status_code=303)
+    info = require_customer(request, ctx)
     if not 0 < ticket_id < 2**31:
         raise NotFound("ticket not found")
     csrf.prepare(request, info)
@@ -178,9 +180,7 @@ def my_ticket_reply(
     body: Annotated[str, Form(max_length=1_000_000)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    info = customer_session(request, ctx)
-    if info is None:
-        return RedirectResponse("/portal/signin", status_code=303)
+    info = require_customer(request, ctx)
     csrf.check(request, info, csrf_token)
     portal.customer_reply(ctx, info.actor, ticket_id, body)
     return RedirectResponse(f"/portal/tickets/{ticket_id}", status_code=303)
