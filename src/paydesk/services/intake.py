@@ -179,9 +179,9 @@ def receive(ctx: AppContext, msg: InboundMessage, *, actor: Actor | None = None)
         if msg.locale in ("zh-CN", "en")
         else detect_locale(f"{subject.text} {body.text}", ctx.settings.default_locale)
     )
-    category = None
-    if msg.ticket_id is None:
-        category = _category(ctx, msg, subject.text, body.text, locale)
+    # an explicit category is taken as is; otherwise the group committer classifies the items of
+    # a batch together (a model call for many texts costs little more than for one)
+    category = Category(msg.category) if msg.category else None
     item = _Prepared(
         actor,
         msg,
@@ -278,6 +278,7 @@ class GroupCommitter:
 
     def _run(self, batch: list[tuple[_Prepared, Future[IntakeResult]]]) -> None:
         try:
+            _classify([item for item, _ in batch], self.ctx)
             with self.ctx.uow() as uow:
                 results = _write_batch(self.ctx, uow, [item for item, _ in batch])
         except Exception as exc:
@@ -289,6 +290,18 @@ class GroupCommitter:
             return
         for (_, fut), result in zip(batch, results, strict=True):
             fut.set_result(result)
+
+
+def _classify(items: list[_Prepared], ctx: AppContext) -> None:
+    """Decide the category of every new-ticket item of a batch (outside the write lock)."""
+    todo = [p for p in items if p.category is None and p.msg.ticket_id is None]
+    if not todo:
+        return
+    texts = [(f"{p.subject.text}\n{p.body.text}", p.locale) for p in todo]
+    many = ctx.extras.get("classify_many")
+    cats = many(texts) if many else [ctx.classifier(t, loc) for t, loc in texts]
+    for p, c in zip(todo, cats, strict=True):
+        p.category = c
 
 
 _COMMITTERS_GUARD = threading.Lock()

@@ -46,6 +46,7 @@ def install(ctx: AppContext) -> None:
     ctx.extras["intent_model"] = holder
     fallback = ctx.classifier
     ctx.classifier = _routing_classifier(holder, fallback)
+    ctx.extras["classify_many"] = _routing_many(holder, fallback)
     ctx.extras.setdefault("background", []).append(_warm_up)
 
 
@@ -67,10 +68,43 @@ def _routing_classifier(
     return classify
 
 
+def _routing_many(
+    holder: ModelHolder, fallback: Callable[[str, str], Category]
+) -> Callable[[list[tuple[str, str]]], list[Category]]:
+    """The routing classifier for a batch of (text, locale): one model call for all of them.
+    Intake classifies the items of a group commit together — encoding sentences in a batch costs
+    a fraction of encoding them one by one."""
+
+    def classify_many(items: list[tuple[str, str]]) -> list[Category]:
+        out: list[Category | None] = [None] * len(items)
+        todo = []
+        for i, (text, _locale) in enumerate(items):
+            if classify_category(text) == Category.COMPLAINT:
+                out[i] = Category.COMPLAINT
+            else:
+                todo.append(i)
+        if todo:
+            try:
+                model = holder.get()
+                probas = model.proba([items[i][0][:ROUTING_CHARS] for i in todo])
+                for i, proba in zip(todo, probas, strict=True):
+                    category, confidence = _category_from(model, proba)
+                    if category is not None and confidence >= CATEGORY_THRESHOLD:
+                        out[i] = category
+            except Exception:  # routing must never fail a ticket: the keywords still work
+                log.exception("intent model failed; using keyword routing")
+        return [c if c is not None else fallback(*items[i]) for i, c in enumerate(out)]
+
+    return classify_many
+
+
 def predict_category(model: IntentModel, text: str) -> tuple[Category | None, float]:
     """The most likely routing category and its confidence: sub-intent probabilities are summed
     per category, so three unsure transaction sub-intents still make a sure "transactions"."""
-    proba = model.proba([text])[0]
+    return _category_from(model, model.proba([text])[0])
+
+
+def _category_from(model: IntentModel, proba: Any) -> tuple[Category | None, float]:
     totals: dict[Category, float] = {}
     for label, p in zip(model.labels, proba, strict=True):
         cat = category_of(label)
