@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from paydesk.domain.errors import InvalidInput
@@ -82,18 +82,29 @@ def list_tickets(
         stmt = stmt.where(
             Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag == f.tag.lower()))
         )
-    if f.q and f.q.strip():
+    before = decode_cursor(f.cursor) if f.cursor else None
+    if before is not None:
+        stmt = stmt.where(Ticket.id < before)
+
+    def searched(newest: int | None) -> Select[tuple[Ticket]]:
+        if not (f.q and f.q.strip()):
+            return stmt
         q = f.q.strip()
         number = q.lstrip("#")
-        cond = ticket_match(ctx.dialect, q)
+        cond = ticket_match(ctx.dialect, q, before_id=before, newest=newest)
         if number.isdigit() and len(number) < 12:
             by_number = Ticket.number == int(number)
-            stmt = stmt.where(by_number if cond is None else (by_number | cond))
-        elif cond is not None:
-            stmt = stmt.where(cond)
-    if f.cursor:
-        stmt = stmt.where(Ticket.id < decode_cursor(f.cursor))
-    rows = list(s.scalars(stmt.order_by(Ticket.id.desc()).limit(limit + 1)))
+            return stmt.where(by_number if cond is None else (by_number | cond))
+        return stmt if cond is None else stmt.where(cond)
+
+    # SQLite: look at the newest 2,000 text matches first; a short page means the bound may have
+    # cut matches that other filters would keep, so only then search them all
+    bounded = ctx.dialect == "sqlite" and bool(f.q and f.q.strip())
+    rows = list(
+        s.scalars(searched(2000 if bounded else None).order_by(Ticket.id.desc()).limit(limit + 1))
+    )
+    if bounded and len(rows) <= limit:
+        rows = list(s.scalars(searched(None).order_by(Ticket.id.desc()).limit(limit + 1)))
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], nxt
 

@@ -22,9 +22,15 @@ def query_tokens(q: str) -> list[str]:
     return out[:20]
 
 
-def ticket_match(dialect: str, q: str) -> ColumnElement[bool] | None:
+def ticket_match(
+    dialect: str, q: str, *, before_id: int | None = None, newest: int | None = None
+) -> ColumnElement[bool] | None:
     """A WHERE clause matching tickets whose text contains every query token (prefix match on
-    the last one), or None when the query has no searchable token."""
+    the last one), or None when the query has no searchable token.
+
+    SQLite only: `newest` bounds the match to the newest N matching tickets (below `before_id`),
+    which FTS5 reads in rowid order and stops early — a frequent word otherwise materialises
+    every match. Callers re-run without it when the bounded page comes back short."""
     toks = query_tokens(q)
     if not toks:
         return None
@@ -40,4 +46,8 @@ def ticket_match(dialect: str, q: str) -> ColumnElement[bool] | None:
         .select_from(text("ticket_fts"))
         .where(text("ticket_fts MATCH :fts").bindparams(fts=fts))
     )
+    if before_id is not None:
+        sub = sub.where(literal_column("rowid") < before_id)
+    if newest is not None:
+        sub = sub.order_by(literal_column("rowid").desc()).limit(newest)
     return Ticket.id.in_(sub)

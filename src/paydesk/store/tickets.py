@@ -17,6 +17,7 @@ class Ticket(Base):
         UniqueConstraint("workspace_id", "number"),
         UniqueConstraint("workspace_id", "idempotency_key"),
         Index("ix_tickets_status_id", "workspace_id", "status", "id"),
+        Index("ix_tickets_workspace_id", "workspace_id", "id"),
         Index("ix_tickets_queue_id", "queue_id", "status", "id"),
         Index("ix_tickets_customer", "customer_id", "id"),
         Index("ix_tickets_assignee", "assignee_id", "status", "id"),
