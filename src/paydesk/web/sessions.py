@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import Request, Response
 
 from paydesk.services.auth import SessionInfo, resolve_session
@@ -61,6 +63,21 @@ class LoginRequired(Exception):
     def __init__(self, location: str) -> None:
         super().__init__(location)
         self.location = location
+
+
+def require_staff(request: Request, ctx: AppContext) -> SessionInfo:
+    """The signed-in staff member of a console page, or LoginRequired (→ the login form, which
+    returns to this page)."""
+    info = staff_session(request, ctx)
+    if info is None:
+        raise LoginRequired(staff_login_url(request))
+    return info
+
+
+def staff_login_url(request: Request) -> str:
+    """The console login form, returning to the current page afterwards."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"/agent/login?{urlencode({'next': here})}"
 
 
 def require_customer(request: Request, ctx: AppContext) -> SessionInfo:

@@ -28,10 +28,10 @@ from paydesk.web import csrf
 from paydesk.web.deps import Ctx
 from paydesk.web.sessions import (
     STAFF_COOKIE,
-    LoginRequired,
     clear_cookie,
+    require_staff,
     set_cookie,
-    staff_session,
+    staff_login_url,
     staff_session_any,
 )
 from paydesk.web.templating import render
@@ -55,16 +55,13 @@ def _load(spec: str) -> Any:
 
 def _session(request: Request, ctx: Any) -> SessionInfo:
     """The signed-in staff member of a console page, or LoginRequired (→ the login form)."""
-    info = staff_session(request, ctx)
-    if info is None:
-        raise LoginRequired(_login_redirect(request).headers["location"])
+    info = require_staff(request, ctx)
     csrf.prepare(request, info)
     return info
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
-    nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/agent/login?{urlencode({'next': nxt})}", status_code=303)
+    return RedirectResponse(staff_login_url(request), status_code=303)
 
 
 def _safe_next(nxt: str | None) -> str:

@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from paydesk.domain.errors import InvalidInput, NotFound
 from paydesk.domain.permissions import Perm
 from paydesk.services import audit
 from paydesk.web import csrf
 from paydesk.web.deps import Ctx
-from paydesk.web.sessions import staff_session
+from paydesk.web.sessions import require_staff
 from paydesk.web.templating import render
 
 router = APIRouter(prefix="/agent/audit", include_in_schema=False)
@@ -39,9 +39,7 @@ def _day(value: str | None, field: str) -> datetime | None:
 
 @router.get("")
 def audit_page(request: Request, ctx: Ctx) -> Response:
-    info = staff_session(request, ctx)
-    if info is None:
-        return RedirectResponse("/agent/login?next=/agent/audit", status_code=303)
+    info = require_staff(request, ctx)
     if not info.actor.can(Perm.AUDIT_READ):
         raise NotFound("page not found")
     csrf.prepare(request, info)

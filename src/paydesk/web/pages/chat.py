@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from paydesk.domain.errors import InvalidInput, TooLarge
@@ -28,7 +28,7 @@ from paydesk.store.base import utcnow
 from paydesk.web import csrf
 from paydesk.web.deps import Ctx
 from paydesk.web.ratelimit import get_limiter
-from paydesk.web.sessions import staff_session
+from paydesk.web.sessions import require_staff, staff_session
 from paydesk.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -154,9 +154,7 @@ def chat_offline(request: Request, ctx: Ctx, body: OfflineMessage) -> JSONRespon
 
 @router.get("/agent/chat")
 def agent_chat_page(request: Request, ctx: Ctx) -> Response:
-    info = staff_session(request, ctx)
-    if info is None:
-        return RedirectResponse("/agent/login?next=/agent/chat", status_code=303)
+    info = require_staff(request, ctx)
     csrf.prepare(request, info)
     return render(request, "chat/agent.html", locale="en", me=info.actor)
 

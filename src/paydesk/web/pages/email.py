@@ -15,16 +15,12 @@ from paydesk.domain.permissions import Perm
 from paydesk.services.email import views
 from paydesk.web import csrf
 from paydesk.web.deps import Ctx
-from paydesk.web.sessions import staff_session
+from paydesk.web.sessions import require_staff
 from paydesk.web.templating import env, render
 
 router = APIRouter(prefix="/agent/email", include_in_schema=False)
 env.filters["email_split_quoted"] = split_quoted
 STATUSES = ("quarantined", "oversize", "ignored")
-
-
-def _login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/agent/login?next={request.url.path}", status_code=303)
 
 
 def _source_response(src: views.Source, name: str, download: bool) -> Response:
@@ -40,9 +36,7 @@ def _source_response(src: views.Source, name: str, download: bool) -> Response:
 
 @router.get("/messages/{message_id}/source")
 def message_source(request: Request, ctx: Ctx, message_id: int, download: int = 0) -> Response:
-    info = staff_session(request, ctx)
-    if info is None:
-        return _login(request)
+    info = require_staff(request, ctx)
     if not 0 < message_id < 2**31:
         raise NotFound("message not found")
     src = views.message_source(ctx, info.actor, message_id)
@@ -51,9 +45,7 @@ def message_source(request: Request, ctx: Ctx, message_id: int, download: int = 
 
 @router.get("/raw/{raw_id}/source")
 def raw_source(request: Request, ctx: Ctx, raw_id: int, download: int = 0) -> Response:
-    info = staff_session(request, ctx)
-    if info is None:
-        return _login(request)
+    info = require_staff(request, ctx)
     if not 0 < raw_id < 2**31:
         raise NotFound("raw message not found")
     src = views.raw_source(ctx, info.actor, raw_id)
@@ -62,9 +54,7 @@ def raw_source(request: Request, ctx: Ctx, raw_id: int, download: int = 0) -> Re
 
 @router.get("")
 def problems(request: Request, ctx: Ctx, status: str = "") -> Response:
-    info = staff_session(request, ctx)
-    if info is None:
-        return _login(request)
+    info = require_staff(request, ctx)
     csrf.prepare(request, info)
     wanted = status if status in STATUSES else None
     entries = views.problem_entries(ctx, info.actor, wanted)
@@ -86,9 +76,7 @@ def replay_one(
     raw_id: int,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    info = staff_session(request, ctx)
-    if info is None:
-        return _login(request)
+    info = require_staff(request, ctx)
     csrf.check(request, info, csrf_token)
     info.actor.require(Perm.RAW_SOURCE_READ)
     from paydesk.services.email.replay import replay

@@ -23,7 +23,7 @@ from paydesk.store.base import utcnow
 from paydesk.web import csrf
 from paydesk.web.deps import Ctx
 from paydesk.web.i18n import negotiate
-from paydesk.web.sessions import require_customer, staff_session
+from paydesk.web.sessions import require_customer, require_staff
 from paydesk.web.templating import env, render
 
 router = APIRouter(include_in_schema=False)
@@ -201,9 +201,7 @@ def console_js() -> Response:
 
 @router.get("/agent/refunds")
 def refund_queue(request: Request, ctx: Ctx) -> Response:
-    info = staff_session(request, ctx)
-    if info is None:
-        return RedirectResponse("/agent/login?next=/agent/refunds", status_code=303)
+    info = require_staff(request, ctx)
     csrf.prepare(request, info)
     rows = refunds.pending_approvals(ctx, info.actor)
     return render(
