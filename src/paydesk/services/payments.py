@@ -363,7 +363,7 @@ def auto_link(
                 for r in new
             ],
         )
-        audit.record(
+        audit.append(
             s,
             system_actor(ticket.workspace_id),
             "transaction.auto_linked",
