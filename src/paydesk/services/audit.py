@@ -41,8 +41,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def record(
-    session: Session,
+def audit_row(
     actor: Actor,
     action: str,
     *,
@@ -51,54 +50,36 @@ def record(
     customer_id: int | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditEvent:
-    ev = AuditEvent(
-        workspace_id=actor.workspace_id,
-        at=at or utcnow(),
-        actor_type=actor.kind,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        customer_id=customer_id,
-        details=_clean(details) if details else {},
-    )
+) -> dict[str, Any]:
+    """The column values of one unsealed audit event (details redacted)."""
+    return {
+        "workspace_id": actor.workspace_id,
+        "at": at or utcnow(),
+        "actor_type": actor.kind,
+        "actor_id": actor.id,
+        "actor_name": actor.name,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "customer_id": customer_id,
+        "details": _clean(details) if details else {},
+        "prev_hash": "",
+        "hash": "",
+    }
+
+
+def record(session: Session, actor: Actor, action: str, **fields: Any) -> AuditEvent:
+    """Add an audit event to the session (flushed with the caller's transaction).
+    `fields`: object_type, object_id, customer_id, details, at — as `audit_row`."""
+    ev = AuditEvent(**audit_row(actor, action, **fields))
     session.add(ev)
     return ev
 
 
-def append(
-    session: Session,
-    actor: Actor,
-    action: str,
-    *,
-    object_type: str = "",
-    object_id: int | None = None,
-    customer_id: int | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
+def append(session: Session, actor: Actor, action: str, **fields: Any) -> None:
     """`record` as one INSERT with no ORM object (and nothing returned): for hot paths such as
     intake hooks, where an ORM flush per event costs more than the rest of the hook."""
-    session.execute(
-        insert(AuditEvent),
-        [
-            {
-                "workspace_id": actor.workspace_id,
-                "at": utcnow(),
-                "actor_type": actor.kind,
-                "actor_id": actor.id,
-                "actor_name": actor.name,
-                "action": action,
-                "object_type": object_type,
-                "object_id": object_id,
-                "customer_id": customer_id,
-                "details": _clean(details) if details else {},
-                "prev_hash": "",
-                "hash": "",
-            }
-        ],
-    )
+    session.execute(insert(AuditEvent), [audit_row(actor, action, **fields)])
 
 
 def event_digest(prev_hash: str, ev: AuditEvent) -> str:

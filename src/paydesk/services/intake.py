@@ -38,6 +38,7 @@ from paydesk.domain.redaction import Redacted
 from paydesk.domain.routing import route
 from paydesk.domain.text import detect_locale, search_text
 from paydesk.domain.tickets import AuthorType, Category, Priority, Status
+from paydesk.services import audit
 from paydesk.services.actors import Actor, system_actor
 from paydesk.services.context import AppContext
 from paydesk.services.customers import identities_of
@@ -504,24 +505,19 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
     conn.execute(
         insert(_AU),
         [
-            {
-                "workspace_id": items[i].actor.workspace_id,
-                "at": now,
-                "actor_type": items[i].actor.kind,
-                "actor_id": items[i].actor.id,
-                "actor_name": items[i].actor.name,
-                "action": "message.received" if i in append_idx else "ticket.created",
-                "object_type": "ticket",
-                "object_id": tickets[i].id,
-                "customer_id": cust[i],
-                "details": {
+            audit.audit_row(
+                items[i].actor,
+                "message.received" if i in append_idx else "ticket.created",
+                object_type="ticket",
+                object_id=tickets[i].id,
+                customer_id=cust[i],
+                details={
                     "channel": items[i].msg.channel.value,
                     "message_id": messages[i].id,
                     "findings": [f["type"] for f in items[i].findings],
                 },
-                "prev_hash": "",
-                "hash": "",
-            }
+                at=now,
+            )
             for i in live
         ],
     )
