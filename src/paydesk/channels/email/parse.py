@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from paydesk.channels.email.charsets import decode_bytes, decode_header_value
+from paydesk.channels.email.flowed import unflow
 from paydesk.channels.email.html import html_to_text
 from paydesk.domain.errors import InvalidInput
 from paydesk.domain.identities import normalize_email
@@ -418,9 +419,11 @@ class _Walker:
         )
         if is_text_body:
             data = self._payload(part)
-            charset = _param(_raw_header(part, "content-type"), "charset")
-            text, used = decode_bytes(data, charset)
+            ct_header = _raw_header(part, "content-type")
+            text, used = decode_bytes(data, _param(ct_header, "charset"))
             self.p.charsets.append(used)
+            if ctype == "text/plain" and (_param(ct_header, "format") or "").lower() == "flowed":
+                text = unflow(text, delsp=(_param(ct_header, "delsp") or "").lower() == "yes")
             (self.plain if ctype == "text/plain" else self.html).append(text)
             return
         if parent == "multipart/report" and ctype.startswith("text/"):
