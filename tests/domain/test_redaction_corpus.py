@@ -1,4 +1,4 @@
-"""Table-driven redaction corpus (tests/fixtures/redaction/corpus.yaml), both languages."""
+"""Table-driven redaction corpus (tests/fixtures/redaction/*.yaml), both languages."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import yaml
 
 from paydesk.domain.redaction import redact
 
-CORPUS: list[dict[str, Any]] = yaml.safe_load(
-    (Path(__file__).parents[1] / "fixtures" / "redaction" / "corpus.yaml").read_text("utf-8")
-)
+CORPUS: list[dict[str, Any]] = [
+    case
+    for path in sorted((Path(__file__).parents[1] / "fixtures" / "redaction").glob("*.yaml"))
+    for case in yaml.safe_load(path.read_text("utf-8"))
+]
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c["text"][:40] for c in CORPUS])

@@ -22,7 +22,11 @@ from paydesk.domain.redaction.core import (
     marker,
     normalise,
 )
-from paydesk.domain.redaction.credentials import LabelledSecretRule, PasswordRule
+from paydesk.domain.redaction.credentials import (
+    LabelledSecretRule,
+    PasswordRule,
+    PasswordShapeRule,
+)
 from paydesk.domain.redaction.crypto import PrivateKeyRule, SeedPhraseRule
 from paydesk.domain.redaction.identity import ChinaResidentIdRule, IbanRule
 
@@ -35,6 +39,7 @@ __all__ = [
     "IbanRule",
     "LabelledSecretRule",
     "PasswordRule",
+    "PasswordShapeRule",
     "PrivateKeyRule",
     "Redacted",
     "Redactor",
@@ -56,6 +61,7 @@ def full_rules() -> list[Rule]:
     return [
         CardNumberRule(),
         LabelledSecretRule(),
+        PasswordShapeRule(),
         SeedPhraseRule(),
         PrivateKeyRule(),
         ChinaResidentIdRule(),

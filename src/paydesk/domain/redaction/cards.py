@@ -51,8 +51,8 @@ _CARD_WORD = re.compile(r"card|卡", re.IGNORECASE)
 # punctuation/space: "4111 1111 1111 1111 12/27 123". Bounded, no nested repetition.
 _EXP = r"(?:0?[1-9]|1[0-2])\s?[/\-]\s?(?:20)?\d\d(?!\d)"
 _TAIL = re.compile(
-    rf"[\s,;|]{{1,4}}(?:(?:exp\w*|有效期)?\s?:?\s?(?P<exp>{_EXP}))?"
-    r"(?:[\s,;|]{1,4}(?:cvv2?|cvc2?|安全码)?\s?:?\s?(?P<cvv>\d{3,4})(?![\d/]))?",
+    rf"[\s,;|/]{{1,4}}(?:(?:exp\w*|有效期)?\s?:?\s?(?P<exp>{_EXP}))?"
+    r"(?:[\s,;|/]{1,4}(?:cvv2?|cvc2?|安全码)?\s?:?\s?(?P<cvv>\d{3,4})(?![\d/]))?",
     re.IGNORECASE,
 )
 
@@ -65,7 +65,8 @@ class CardNumberRule:
 
     # digit, then up to 22 more each optionally preceded by ONE separator: linear
     # (a leading lookbehind would disable the regex engine's fast digit scan: checked below)
-    _pattern = re.compile(r"\d(?:[ \-.]{0,2}\d){11,}")
+    # (a card copied from two lines of a form: one line break counts as a separator)
+    _pattern = re.compile(r"\d(?:(?:[ \-.]{0,2}|[ \t]?\r?\n[ \t]?)\d){11,}")
 
     def find(self, text: str) -> Iterable[Span]:
         budget = [4000]  # Luhn checks per text: bounds adversarial digit chains

@@ -59,9 +59,12 @@ _ANCHORS: dict[str, tuple[str, str]] = {
     "一次性": ("otp", r"一次性(?:验证码|密码|代码)"),
     "安全码": ("cvv", r"安全码"),
     "验证值": ("cvv", r"验证值"),
-    "背面": ("cvv", r"背面的?(?:三|3|四|4)位(?:数字?|码)?"),
-    "背后": ("cvv", r"背后的?(?:三|3|四|4)位(?:数字?|码)?"),
+    "背面": ("cvv", r"背面的?(?:最?后)?(?:三|3|四|4)位(?:数字?|码)?"),
+    "背后": ("cvv", r"背后的?(?:最?后)?(?:三|3|四|4)位(?:数字?|码)?"),
     "back of": ("cvv", r"back\s+of\s+(?:my|the|your)\s+card(?![a-z])"),
+    "on the back": ("cvv", r"on\s+the\s+back(?:\s+of\s+(?:my|the|your)\s+card)?(?![a-z])"),
+    "卡号": ("card_no", r"卡号码?"),
+    "卡號": ("card_no", r"卡號碼?"),
     "有效期": ("expiry", r"有效期(?:至|到|是|为)?"),
     "到期": ("expiry", r"到期(?:日期|日|时间)?"),
     "过期日期": ("expiry", r"过期日期"),
@@ -73,6 +76,8 @@ _ANCHORS: dict[str, tuple[str, str]] = {
     "账号": ("account_generic", r"账号"),
     "帳號": ("account_generic", r"帳號"),
     "账户号": ("account", r"账户号码?"),
+    "银行卡号": ("account", r"银行卡号码?"),
+    "銀行卡號": ("account", r"銀行卡號碼?"),
     "賬戶號": ("account", r"賬戶號碼?"),
     "银行账户": ("account", r"银行账户"),
     "收款账户": ("account", r"收款账户"),
@@ -121,6 +126,26 @@ _CODE_OTP = re.compile(
 )
 _MOBILE = re.compile(r"(?:86)?1[3-9]\d{9}")
 _NOT_BANK = re.compile(r"topay|wallet|user|member|customer|login|会员|用户|钱包|登录|登陆")
+# an expiry label counts near a card (number, card words, a security code label), not on a
+# coupon or a membership ("coupon valid until 12/26", "会员有效期到 2027-03")
+_CARD_STRONG = re.compile(
+    r"\d(?:[ \-.]{0,2}\d){11}|cvv|cvc|cvn|security\s+code|安全码|安全碼|背面|背后"
+)
+_CARD_WEAK = re.compile(
+    r"card|卡|visa|master|amex|american express|unionpay|银联|銀聯|jcb|discover|diners|maestro"
+)
+_NOT_CARD = re.compile(
+    r"coupon|promo|voucher|gift|member|subscription|offer|trial|plan|ticket|passport|visa\s+app|"
+    r"licen[cs]e|link|token|session|优惠|会员|會員|礼品|禮品|券|积分|活动|套餐|会籍|链接|护照|签证"
+)
+_BANK_NEAR = re.compile(r"银行|銀行|开户|開戶|户名|戶名|bank")
+# a number after "银行卡 … 订单号" is the order's: a reference label between the account label
+# and the digits takes them away from the account
+_REFERENCE_GAP = re.compile(
+    r"订单|訂單|单号|單號|流水|交易|编号|編號|快递|運單|运单|发票|參考|参考|"
+    r"order|ref|transaction|txn|tracking|invoice|serial",
+    re.IGNORECASE,
+)
 _CODE_CVV = re.compile(r"(?:security|card\s+verification|card\s+security)\s*$")
 
 _DIGITS = r"(?<![\d.])(\d{4,8})(?!\d|\.\d)"
@@ -136,7 +161,9 @@ _TAILS = {
         r"|20\d\d\s?(?:[/\-.]|年)\s?(?:0?[1-9]|1[0-2])(?:月)?(?!\d)"
         r"|\d\d年\s?(?:0?[1-9]|1[0-2])月"
         r"|(?:0?[1-9]|1[0-2])月\s?/?\s?(?:20)?\d\d年?"
-        r"|(?:0[1-9]|1[0-2])\d\d(?!\d))",  # MMYY right after an explicit label
+        r"|[2-4]\d\s?/\s?(?:0[1-9]|1[0-2])(?!\d)"  # YY/MM (some cards print it so)
+        r"|(?:0[1-9]|1[0-2])\d\d(?!\d))"  # MMYY right after an explicit label
+        r"(?!\s?[/\-.]\s?\d|\s?[日号號])",  # a full date (with a day) is not an expiry
         _F,
     ),
     "pin": re.compile(r"[^\d\n]{0,20}?(?<![\dA-Za-z.])(\d{4,8})(?![\dA-Za-z]|\.\d)", _F),
@@ -167,6 +194,11 @@ _TAILS = {
     "password_zh_wide": re.compile(
         r"(?P<sep>[^A-Za-z0-9\n'\"“‘`]{1,16}?(?:是|为|為|:|=)\s*)"
         r"(?P<q>['\"“‘`]?)(?P<v>[!-Z\\-~][!-~]{2,63})"
+    ),
+    # "密码和 TOPAY 一样，都是 X": a farther "是/为" — only for values with letters *and* digits
+    "password_zh_far": re.compile(
+        r"(?P<sep>[^\n:=：号號码碼单單]{1,20}?(?:是|为|為)\s*)"
+        r"(?P<q>['\"“‘`]?)(?P<v>(?=[!-~]{0,63}[A-Za-z])(?=[!-~]{0,63}\d)[!-Z\\-~][!-~]{5,63})"
     ),
     "password_zh": re.compile(
         r"(?P<sep>(?:是|为|為|:|=|\s|改成了?|改为|设置为|设成了?){0,3})"
@@ -226,6 +258,8 @@ def _group(kind: str) -> Callable[[str, re.Match[str]], Span | None]:
         g = tail.lastindex or 1  # the value group that matched (some tails have variants)
         if kind == "bank_account" and _MOBILE.fullmatch(re.sub(r"\D", "", tail.group(g))):
             return None  # "my account 13800138000": the sign-in phone number, not bank data
+        if kind == "bank_account" and _REFERENCE_GAP.search(_text, tail.start(), tail.start(g)):
+            return None
         last4 = None
         if kind in ("bank_account", "iban"):
             last4 = re.sub(r"[^0-9A-Za-z]", "", tail.group(g))[-4:].upper()
@@ -255,6 +289,7 @@ _HANDLERS: dict[str, list[tuple[str, Callable[[str, re.Match[str]], Span | None]
     "password_zh": [
         ("password_zh", lambda t, m: _password(t, m, False)),
         ("password_zh_wide", lambda t, m: _password(t, m, False, wide=True)),
+        ("password_zh_far", lambda t, m: _password(t, m, False, wide=True)),
     ],
 }
 
@@ -313,6 +348,15 @@ class LabelledSecretRule:
                 return ""
         if family in ("account", "account_generic") and _NOT_BANK.search(before):
             return ""
+        if family == "card_no":  # "卡号" + a Luhn-invalid number: bank data only near a bank
+            window = low[max(0, pos - 30) : pos + 60]
+            return "account" if _BANK_NEAR.search(window) else ""
+        if family == "expiry":
+            window = low[max(0, pos - 100) : pos + 80]
+            if not _CARD_STRONG.search(window) and (
+                not _CARD_WEAK.search(window) or _NOT_CARD.search(low, max(0, pos - 40), pos)
+            ):
+                return ""
         if family == "password_zh" and before.endswith(_PIN_ZH_BEFORE):
             return "pin_zh"
         return family
@@ -323,3 +367,69 @@ class PasswordRule:
 
     def find(self, text: str) -> Iterable[Span]:
         return ()
+
+
+# A token shaped like a password: lower-case letters, digits and a symbol *inside* the token
+# ("Abc!2345", "P@ssw0rd!", "Tr0ub4dor&3"), or an underscore with mixed case ("BlueSky_88").
+# Order ids, amounts, versions, addresses and hashes have no lower-case letter next to such a
+# symbol; e-mail addresses and URLs are skipped.
+_SHAPE_SYMBOL = re.compile(r"[A-Za-z0-9][!@#$^&*+=~_]+[A-Za-z0-9]")
+_SHAPE_STRONG = frozenset("!@#$^&*+=~")  # not "%": "50%off"
+_TOKEN_STOP = " \t\r\n'\"“”‘’`()[]{}<>,;，。；：（）【】「」、"
+_EMAIL_OR_URL = re.compile(
+    r"[^@\s]+@[A-Za-z0-9-]+\.[A-Za-z]|://|^www\.|\.(?:com|cn|net|org)\b|^v?\d+\.\d+"
+)  # e-mail, URL, version number
+_MAX_SHAPES = 500
+
+
+def _token_bounds(text: str, pos: int) -> tuple[int, int]:
+    lo = pos
+    stop = _TOKEN_STOP
+    while lo > 0 and pos - lo < 64 and text[lo - 1] not in stop and text[lo - 1].isascii():
+        lo -= 1
+    hi = pos
+    n = len(text)
+    while hi < n and hi - pos < 64 and text[hi] not in stop and text[hi].isascii():
+        hi += 1
+    while hi > lo and text[hi - 1] in ".!?:":  # sentence punctuation after the token
+        hi -= 1
+    return lo, hi
+
+
+def password_shaped(token: str) -> bool:
+    if not 6 <= len(token) <= 40 or _EMAIL_OR_URL.search(token):
+        return False
+    lower = upper = digit = strong = under = False
+    for c in token:
+        if "a" <= c <= "z":
+            lower = True
+        elif "A" <= c <= "Z":
+            upper = True
+        elif "0" <= c <= "9":
+            digit = True
+        elif c in _SHAPE_STRONG:
+            strong = True
+        elif c == "_":
+            under = True
+    if not (lower and digit):
+        return False
+    inner = token[1:-1]
+    strong_inside = any(c in _SHAPE_STRONG for c in inner)
+    return (strong and strong_inside) or (under and upper and "_" in inner)
+
+
+class PasswordShapeRule:
+    """Unlabelled passwords: a token that can only be a password by its shape (lower-case
+    letters + digits + a symbol inside, or mixed case + digits + underscore)."""
+
+    def find(self, text: str) -> Iterable[Span]:
+        last = -1
+        for n, m in enumerate(_SHAPE_SYMBOL.finditer(text)):
+            if n >= _MAX_SHAPES:
+                break
+            if m.start() < last:
+                continue
+            lo, hi = _token_bounds(text, m.start() + 1)
+            last = hi
+            if password_shaped(text[lo:hi]):
+                yield Span(lo, hi, "password")
