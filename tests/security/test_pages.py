@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyotp
 
 from tests.factories import ALICE, agent, ticket
@@ -12,7 +14,7 @@ def test_totp_enrollment_then_sign_in_needs_the_code(client, ctx):
     agent(ctx, "sec@topay.example")
     console_login(client, "sec@topay.example")
     page = client.get("/agent/security")
-    assert page.status_code == 200 and "is <strong>off</strong>" in page.text
+    assert page.status_code == 200 and "Two-factor sign-in is off" in page.text
     started = client.post("/agent/security/totp/begin", data={"csrf_token": csrf_of(page.text)})
     assert started.headers["cache-control"] == "no-store"
     secret = started.text.split('id="totp-secret">')[1].split("<")[0]
@@ -25,15 +27,15 @@ def test_totp_enrollment_then_sign_in_needs_the_code(client, ctx):
         "/agent/security/totp/confirm",
         data={"code": pyotp.TOTP(secret).now(), "csrf_token": token},
     )
-    assert ok.status_code == 200 and "is <strong>on</strong>" in ok.text
+    assert ok.status_code == 200 and "Two-factor sign-in is on" in ok.text
     client.cookies.clear()
     r = console_login(client, "sec@topay.example")
     assert r.status_code == 303 and r.headers["location"].startswith("/agent/2fa")
     assert client.get("/agent", follow_redirects=False).status_code == 303  # not in yet
     form = client.get("/agent/2fa")
-    r = client.post(
+    r = client.post(  # the next step's code: the one that confirmed enrolment is spent
         "/agent/2fa",
-        data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf_of(form.text)},
+        data={"code": pyotp.TOTP(secret).at(time.time() + 30), "csrf_token": csrf_of(form.text)},
         follow_redirects=False,
     )
     assert r.status_code == 303

@@ -15,6 +15,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from paydesk.domain.errors import InvalidInput, NotFound, RateLimited, Unauthenticated
@@ -25,6 +26,7 @@ from paydesk.services.context import AppContext
 from paydesk.store.agents import Agent
 from paydesk.store.auth import ApiToken, WebSession
 from paydesk.store.base import utcnow
+from paydesk.store.totp import RecoveryCode, TotpStep
 from paydesk.store.workspace import QueueMember
 
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
@@ -375,28 +377,207 @@ def begin_totp(ctx: AppContext, actor: Actor) -> tuple[str, str]:
     return secret, pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
 
 
-def confirm_totp(ctx: AppContext, actor: Actor, code: str) -> None:
-    """Turn two-factor on once a code from the pending secret verifies (audited)."""
+RECOVERY_CODES = 10
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read off paper
+
+
+def _totp_step(secret: str, code: str, at: float | None = None) -> int | None:
+    """The 30-second step (now −1, 0, +1: clock drift) whose code equals `code`, or None."""
+    import time
+
     import pyotp
 
+    code = "".join(code.split())
+    if not (code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = int(time.time() if at is None else at) // totp.interval
+    for step in (now, now - 1, now + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def _claim_step(s: Session, agent_id: int, step: int) -> bool:
+    """Record `step` as the agent's last accepted step unless it (or a later one) was used:
+    one conditional UPDATE, so two requests racing with the same code cannot both win."""
+    res = s.execute(
+        update(TotpStep)
+        .where(TotpStep.agent_id == agent_id, TotpStep.last_step < step)
+        .values(last_step=step)
+    )
+    if res.rowcount == 1:  # type: ignore[attr-defined]
+        return True
+    if s.get(TotpStep, agent_id) is not None:
+        return False  # replay: this step or a later one was already accepted
+    try:
+        with s.begin_nested():
+            s.add(TotpStep(agent_id=agent_id, last_step=step))
+    except IntegrityError:
+        return False  # a concurrent request inserted it first
+    return True
+
+
+def _normalise_recovery(code: str) -> str:
+    return "".join(c for c in code.lower() if c.isalnum())
+
+
+def _recovery_hash(salt: str, code: str) -> str:
+    return hashlib.sha256((salt + _normalise_recovery(code)).encode()).hexdigest()
+
+
+def _new_recovery_codes(s: Session, agent_id: int) -> list[str]:
+    """Replace the agent's recovery codes with 10 new ones; returns them (shown once)."""
+    s.execute(delete(RecoveryCode).where(RecoveryCode.agent_id == agent_id))
+    codes = []
+    for _ in range(RECOVERY_CODES):
+        raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))  # ~50 bits
+        code = f"{raw[:5]}-{raw[5:]}"
+        salt = secrets.token_hex(16)
+        s.add(RecoveryCode(agent_id=agent_id, salt=salt, code_hash=_recovery_hash(salt, code)))
+        codes.append(code)
+    return codes
+
+
+def _use_recovery_code(s: Session, agent_id: int, code: str) -> bool:
+    norm = _normalise_recovery(code)
+    if len(norm) != 10:
+        return False
+    rows = s.scalars(
+        select(RecoveryCode).where(
+            RecoveryCode.agent_id == agent_id, RecoveryCode.used_at.is_(None)
+        )
+    ).all()
+    for row in rows:
+        if hmac.compare_digest(row.code_hash, _recovery_hash(row.salt, norm)):
+            # single use, race-free: only the request that flips used_at wins
+            res = s.execute(
+                update(RecoveryCode)
+                .where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
+                .values(used_at=utcnow())
+            )
+            return res.rowcount == 1  # type: ignore[attr-defined]
+    return False
+
+
+def _recovery_left(s: Session, agent_id: int) -> int:
+    return len(
+        s.scalars(
+            select(RecoveryCode.id).where(
+                RecoveryCode.agent_id == agent_id, RecoveryCode.used_at.is_(None)
+            )
+        ).all()
+    )
+
+
+def _second_factor(s: Session, actor: Actor, agent: Agent, code: str) -> str:
+    """Check a TOTP code (once per time-step) or an unused recovery code; audits the decision.
+    Returns "totp" or "recovery"; raises Unauthenticated otherwise."""
+    secret = agent.totp_secret
+    if not secret:
+        raise InvalidInput("two-factor sign-in is not on", field="code")
+    step = _totp_step(secret, code)
+    if step is not None:
+        if _claim_step(s, agent.id, step):
+            return "totp"
+        audit.record(s, actor, "auth.totp_replay_refused", object_type="agent", object_id=agent.id)
+        raise Unauthenticated("this code was already used; wait for the next one")
+    if _use_recovery_code(s, agent.id, code):
+        audit.record(
+            s,
+            actor,
+            "auth.recovery_code_used",
+            object_type="agent",
+            object_id=agent.id,
+            details={"left": _recovery_left(s, agent.id)},
+        )
+        return "recovery"
+    raise Unauthenticated("wrong code")
+
+
+def check_second_factor(ctx: AppContext, agent_id: int, code: str) -> str:
+    """The sign-in second step: a current TOTP code not used before, or a recovery code.
+
+    Returns "totp" or "recovery"; raises Unauthenticated (wrong/replayed code). The refusal of
+    a replayed code and every recovery-code use are audited (committed even on refusal)."""
+    with ctx.uow() as uow:
+        agent = uow.session.get(Agent, agent_id)
+        if agent is None:
+            raise Unauthenticated("wrong code")
+        actor = agent_actor(uow.session, agent)
+        try:
+            return _second_factor(uow.session, actor, agent, code)
+        except Unauthenticated:
+            uow.session.commit()  # keep the audit event of the refusal
+            raise
+
+
+def confirm_totp(ctx: AppContext, actor: Actor, code: str) -> list[str]:
+    """Turn two-factor on once a code from the pending secret verifies (audited).
+
+    Returns the 10 recovery codes — the only time they are shown; only salted hashes stay."""
     with ctx.uow() as uow:
         agent = uow.session.get(Agent, actor.id) if actor.kind == "agent" else None
         pending = (agent.preferences or {}).get("totp_pending") if agent else None
         if agent is None or not pending:
             raise InvalidInput("start the enrollment first", field="code")
-        if not pyotp.TOTP(pending).verify(code.strip(), valid_window=1):
+        step = _totp_step(pending, code)
+        if step is None:
             raise InvalidInput("that code is not right; check the time on your phone", field="code")
         agent.totp_secret = pending
         agent.preferences = {k: v for k, v in agent.preferences.items() if k != "totp_pending"}
+        uow.session.flush()
+        uow.session.execute(delete(TotpStep).where(TotpStep.agent_id == agent.id))
+        uow.session.add(TotpStep(agent_id=agent.id, last_step=step))  # the code is spent
+        codes = _new_recovery_codes(uow.session, agent.id)
         audit.record(
             uow.session, actor, "auth.totp_enabled", object_type="agent", object_id=agent.id
         )
+        audit.record(
+            uow.session,
+            actor,
+            "auth.recovery_codes_generated",
+            object_type="agent",
+            object_id=agent.id,
+            details={"count": len(codes)},
+        )
+    return codes
+
+
+def regenerate_recovery_codes(ctx: AppContext, actor: Actor, code: str) -> list[str]:
+    """New set of 10 recovery codes (the old ones stop working); needs a current second
+    factor (TOTP code or an unused recovery code). Audited."""
+    with ctx.uow() as uow:
+        agent = uow.session.get(Agent, actor.id) if actor.kind == "agent" else None
+        if agent is None or not agent.totp_secret:
+            raise InvalidInput("two-factor sign-in is not on", field="code")
+        try:
+            _second_factor(uow.session, actor, agent, code)
+        except Unauthenticated as exc:
+            uow.session.commit()
+            raise InvalidInput(exc.message, field="code") from None
+        codes = _new_recovery_codes(uow.session, agent.id)
+        audit.record(
+            uow.session,
+            actor,
+            "auth.recovery_codes_generated",
+            object_type="agent",
+            object_id=agent.id,
+            details={"count": len(codes)},
+        )
+    return codes
+
+
+def recovery_codes_left(ctx: AppContext, actor: Actor) -> int:
+    if actor.kind != "agent" or actor.id is None:
+        return 0
+    with ctx.read() as s:
+        return _recovery_left(s, actor.id)
 
 
 def disable_totp(ctx: AppContext, actor: Actor, password: str, code: str) -> None:
-    """Turn two-factor off: needs the password *and* a current code (audited)."""
-    import pyotp
-
+    """Turn two-factor off: needs the password *and* a current code or a recovery code
+    (audited); the recovery codes go with it."""
     with ctx.uow() as uow:
         agent = uow.session.get(Agent, actor.id) if actor.kind == "agent" else None
         if agent is None or not agent.totp_secret:
@@ -405,9 +586,16 @@ def disable_totp(ctx: AppContext, actor: Actor, password: str, code: str) -> Non
             _hasher.verify(agent.password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             raise Unauthenticated("wrong password") from None
-        if not pyotp.TOTP(agent.totp_secret).verify(code.strip(), valid_window=1):
-            raise InvalidInput("that code is not right", field="code")
+        try:
+            _second_factor(uow.session, actor, agent, code)
+        except Unauthenticated as exc:
+            uow.session.commit()
+            raise InvalidInput(
+                "that code is not right" if exc.message == "wrong code" else exc.message,
+                field="code",
+            ) from None
         agent.totp_secret = None
+        uow.session.execute(delete(RecoveryCode).where(RecoveryCode.agent_id == agent.id))
         audit.record(
             uow.session, actor, "auth.totp_disabled", object_type="agent", object_id=agent.id
         )

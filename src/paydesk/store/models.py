@@ -9,9 +9,11 @@ from paydesk.store import (  # noqa: F401
     chat,
     customers,
     email,
+    email_participants,
     kb,
     ledger,
     tickets,
+    totp,
     workspace,
 )
 from paydesk.store.base import Base

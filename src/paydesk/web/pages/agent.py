@@ -43,6 +43,7 @@ router = APIRouter(prefix="/agent", include_in_schema=False)
 TICKET_PANELS: list[str] = [
     "paydesk.web.pages.payments:ticket_panel",
     "paydesk.web.pages.kb_admin:assist_panel",
+    "paydesk.web.pages.email:participants_panel",
 ]
 
 
@@ -131,7 +132,7 @@ def twofa_page(request: Request, ctx: Ctx, next: str | None = None) -> Response:
 def twofa(
     request: Request,
     ctx: Ctx,
-    code: Annotated[str, Form(max_length=10)],
+    code: Annotated[str, Form(max_length=20)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=500)] = "/agent",
 ) -> Response:
@@ -139,19 +140,16 @@ def twofa(
     if info is None:
         return _login_redirect(request)
     csrf.check(request, info, csrf_token)
-    import pyotp
-
-    with ctx.read() as s:
-        agent = s.get(Agent, info.actor.id)
-        secret = agent.totp_secret if agent else None
-    if not secret or not pyotp.TOTP(secret).verify(code.strip(), valid_window=1):
+    try:  # a TOTP code once per time-step, or a single-use recovery code
+        auth.check_second_factor(ctx, info.actor.id, code)
+    except DomainError as exc:
         csrf.prepare(request, info)
         return render(
             request,
             "agent/2fa.html",
             status_code=401,
             locale="en",
-            error="wrong code",
+            error=exc.message,
             next=_safe_next(next),
         )
     # rotate the session id once the second factor is in
