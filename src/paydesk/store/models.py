@@ -9,7 +9,6 @@ from paydesk.store import (  # noqa: F401
     chat,
     customers,
     email,
-    email_participants,
     kb,
     ledger,
     tickets,
