@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     )
     dispute_response_days: int = 10
     chargeback_response_days: int = 7
+    # refund jobs: poll submitted refunds / retry stuck executions every N s in the server (0 =
+    # off; cron `paydesk refunds sync` instead); stuck = executing this long; retries then flag
+    refund_sync_seconds: float = 30.0
+    refund_stuck_seconds: int = 300
+    refund_max_retries: int = 3
+    sandbox_refund_settle_seconds: int = 120  # the sandbox platform completes refunds after this
 
     # behaviour
     default_locale: str = "en"

@@ -99,6 +99,13 @@ class FakePlatform:
         self.server.shutdown()
         self.server.server_close()
 
+    def settle_refunds(self, status: str = "succeeded", reason: str | None = None) -> None:
+        """The platform finishes processing: every processing refund becomes `status`."""
+        with self.state.lock:
+            for r in self.state.refunds.values():
+                if r["status"] == "processing":
+                    r["status"], r["failure_reason"] = status, reason
+
 
 def _make_handler(st: PlatformState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):

@@ -132,6 +132,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("paydesk.cli.kb", "app", "kb"),
     ("paydesk.cli.assistant", "app", "assistant"),
     ("paydesk.cli.intent", "app", "intent"),
+    ("paydesk.cli.refunds", "app", "refunds"),
 ]
 
 

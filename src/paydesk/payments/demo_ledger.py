@@ -204,6 +204,8 @@ def seed(
                 "reason": "item returned to merchant",
                 "idempotency_key": f"demo-refund-{acct_id}",
                 "failure_reason": None,
+                # a card refund: still with the bank in the demo story, done in two days
+                "settles_at": now + timedelta(days=2),
                 "created_at": now - timedelta(days=10),
                 "updated_at": now - timedelta(days=10),
             }

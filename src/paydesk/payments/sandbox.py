@@ -8,7 +8,9 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
-from datetime import datetime
+from dataclasses import fields
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -26,56 +28,31 @@ from paydesk.store.base import utcnow
 from paydesk.store.ledger import LedgerAccount, LedgerOperation, LedgerRefund, LedgerTransaction
 
 REFUNDABLE_KINDS = ("payment", "top_up")
+SETTLE_SECONDS = 120  # a new refund completes this long after it was requested
+V = TypeVar("V")
+
+
+def _from_row(cls: type[V], row: object, **override: Any) -> V:
+    """A port value from a ledger row: the ledger columns carry the port's field names."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    values = {n: getattr(row, n) for n in names if n not in override}
+    return cls(**values, **override)
 
 
 def account_of(row: LedgerAccount) -> Account:
-    return Account(
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        phone=row.phone,
-        status=row.status,
-        kyc_level=row.kyc_level,
-        created_at=row.created_at,
-        balances={k: int(v) for k, v in (row.balances or {}).items()},
-        frozen_reason=row.frozen_reason,
-    )
+    return _from_row(Account, row, balances={k: int(v) for k, v in (row.balances or {}).items()})
 
 
 def transaction_of(row: LedgerTransaction) -> Transaction:
-    return Transaction(
-        id=row.id,
-        account_id=row.account_id,
-        kind=row.kind,
-        status=row.status,
-        amount_minor=row.amount_minor,
-        currency=row.currency,
-        direction=row.direction,
-        created_at=row.created_at,
-        order_ref=row.order_ref,
-        counterparty=row.counterparty,
-        description=row.description,
-        failure_reason=row.failure_reason,
-        refunded_minor=row.refunded_minor,
-        original_id=row.original_id,
-        network=row.network,
-        address=row.address,
-        tx_hash=row.tx_hash,
-    )
+    return _from_row(Transaction, row)
 
 
 def refund_of(row: LedgerRefund) -> Refund:
-    return Refund(
-        id=row.id,
-        transaction_id=row.transaction_id,
-        amount_minor=row.amount_minor,
-        currency=row.currency,
-        status=row.status,
-        idempotency_key=row.idempotency_key,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        failure_reason=row.failure_reason,
-    )
+    return _from_row(Refund, row)
+
+
+def _due(row: LedgerRefund) -> bool:
+    return row.status == "processing" and row.settles_at is not None and row.settles_at <= utcnow()
 
 
 def refundable_minor(t: Transaction) -> int:
@@ -93,12 +70,21 @@ def refundable_minor(t: Transaction) -> int:
 
 
 class SandboxPlatform:
+    """Refunds complete by themselves `settle_seconds` after the request, as the platform's own
+    processing would (observed on the next `get_refund`/`list_refunds`): succeeded, with a
+    refund credit in the account's history, or failed when the account was closed meanwhile."""
+
     name = "sandbox"
 
     def __init__(
-        self, write: Callable[[], Session], read: Callable[[], Session] | None = None
+        self,
+        write: Callable[[], Session],
+        read: Callable[[], Session] | None = None,
+        *,
+        settle_seconds: int = SETTLE_SECONDS,
     ) -> None:
         self._write = write
+        self.settle_seconds = settle_seconds
         self._read_factory = read or write
         self._shared: ContextVar[Session | None] = ContextVar(f"sandbox-{id(self)}", default=None)
 
@@ -181,17 +167,76 @@ class SandboxPlatform:
             row = s.get(LedgerRefund, refund_id)
             if row is None:
                 raise AccountNotFound(f"no refund {refund_id!r}")
-            return refund_of(row)
+            due = _due(row)
+            refund = refund_of(row)
+        return self._settle([refund.id])[0] if due else refund
 
     def list_refunds(self, account_id: str, *, limit: int = 20) -> list[Refund]:
         with self._read() as s:
-            rows = s.scalars(
-                select(LedgerRefund)
-                .where(LedgerRefund.account_id == account_id)
-                .order_by(LedgerRefund.created_at.desc())
-                .limit(limit)
+            rows = list(
+                s.scalars(
+                    select(LedgerRefund)
+                    .where(LedgerRefund.account_id == account_id)
+                    .order_by(LedgerRefund.created_at.desc())
+                    .limit(limit)
+                )
             )
-            return [refund_of(r) for r in rows]
+            due = [r.id for r in rows if _due(r)]
+            found = [refund_of(r) for r in rows]
+        if due:
+            settled = {r.id: r for r in self._settle(due)}
+            found = [settled.get(r.id, r) for r in found]
+        return found
+
+    # the platform's own processing ---------------------------------------------------------
+    def _settle(self, refund_ids: list[str]) -> list[Refund]:
+        """Complete due refunds, each once: the row lock (PostgreSQL) or the write transaction
+        (SQLite) and the status check make a concurrent reader see the first outcome."""
+        now = utcnow()
+        out: list[Refund] = []
+        with self._write() as s, s.begin():
+            for rid in refund_ids:
+                row = s.scalars(
+                    select(LedgerRefund).where(LedgerRefund.id == rid).with_for_update()
+                ).one()
+                if _due(row):
+                    self._complete(s, row, now)
+                out.append(refund_of(row))
+        return out
+
+    def _complete(self, s: Session, refund: LedgerRefund, now: datetime) -> None:
+        txn = s.scalars(
+            select(LedgerTransaction)
+            .where(LedgerTransaction.id == refund.transaction_id)
+            .with_for_update()
+        ).one()
+        acct = s.get(LedgerAccount, refund.account_id)
+        refund.updated_at = now
+        if acct is None or acct.status == "closed":
+            refund.status = "failed"
+            refund.failure_reason = "the account was closed before the refund completed"
+            txn.refunded_minor = max(0, txn.refunded_minor - refund.amount_minor)
+            return
+        refund.status = "succeeded"
+        s.add(
+            LedgerTransaction(
+                id=f"TP{now:%Y%m%d}-{secrets.randbelow(10**8):08d}",
+                account_id=refund.account_id,
+                kind="refund",
+                status="succeeded",
+                amount_minor=refund.amount_minor,
+                currency=refund.currency,
+                direction="credit",
+                counterparty=txn.counterparty,
+                description=f"refund of {txn.id}",
+                original_id=txn.id,
+                created_at=now,
+            )
+        )
+        if txn.kind == "payment":  # wallet payments come back to the wallet; top-ups to the card
+            balances = dict(acct.balances or {})
+            balances[refund.currency] = int(balances.get(refund.currency, 0)) + refund.amount_minor
+            acct.balances = balances
 
     # writes ------------------------------------------------------------------------------
     def request_refund(
@@ -250,6 +295,7 @@ class SandboxPlatform:
                 status="processing",
                 reason=reason[:500],
                 idempotency_key=key,
+                settles_at=now + timedelta(seconds=self.settle_seconds),
                 created_at=now,
                 updated_at=now,
             )

@@ -68,7 +68,7 @@ def make_platform(ctx: AppContext) -> PaymentPlatform:
             timeout=st.payments_timeout_seconds,
             breaker=CircuitBreaker(),
         )
-    return SandboxPlatform(ctx.sessions, ctx.read)
+    return SandboxPlatform(ctx.sessions, ctx.read, settle_seconds=st.sandbox_refund_settle_seconds)
 
 
 def make_sms(ctx: AppContext) -> SmsSender:

@@ -108,4 +108,5 @@ PLUGINS: list[str] = [
     "paydesk.services.assistant:install",
     "paydesk.services.intent:install",
     "paydesk.services.accounts:install",
+    "paydesk.services.refund_jobs:install",
 ]

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from paydesk.domain.errors import InvalidInput, NotFound
@@ -326,6 +326,9 @@ def unlink_transaction(ctx: AppContext, actor: Actor, ticket_id: int, ref: str) 
         )
 
 
+_TICKET_TX = TicketTransaction.__table__
+
+
 def auto_link(
     ctx: AppContext,
     uow: UnitOfWork,
@@ -352,19 +355,20 @@ def auto_link(
                 )
             )
         )
+    # a message earlier in the same intake batch may have linked the same reference already
+    have.update(row["ref"] for row in uow.deferred(_TICKET_TX) if row["ticket_id"] == ticket.id)
     new = [r for r in refs if r not in have]
     if new:
         from paydesk.services.actors import system_actor
 
-        s.execute(
-            insert(TicketTransaction),
-            [
-                {"ticket_id": ticket.id, "ref": r, "source": "auto", "linked_by": "paydesk"}
-                for r in new
-            ],
-        )
-        audit.append(
-            s,
+        # deferred: the intake batch writes every item's links in one INSERT before it commits
+        for r in new:
+            uow.defer_insert(
+                _TICKET_TX,
+                {"ticket_id": ticket.id, "ref": r, "source": "auto", "linked_by": "paydesk"},
+            )
+        audit.defer(
+            uow,
             system_actor(ticket.workspace_id),
             "transaction.auto_linked",
             object_type="ticket",
@@ -377,6 +381,22 @@ def auto_link(
 def add_system_note(ctx: AppContext, uow: UnitOfWork, ticket: Ticket, body: str) -> Message:
     """An internal system message on the ticket timeline (verification passed, refund approved…).
     Never contains a code or a full contact detail."""
+    return _system_message(ctx, uow, ticket, body, internal=True, author_name="paydesk")
+
+
+def add_customer_notice(ctx: AppContext, uow: UnitOfWork, ticket: Ticket, body: str) -> Message:
+    """A public system message to the customer (e.g. "your refund is complete"), in the same
+    transaction: the portal shows it, and the channel hooks deliver it like an agent reply
+    (email ticket → outbox after commit; open chat → the chat)."""
+    msg = _system_message(ctx, uow, ticket, body, internal=False, author_name="TOPAY")
+    for hook in ctx.after_agent_message:
+        hook(ctx, uow, ticket, msg)
+    return msg
+
+
+def _system_message(
+    ctx: AppContext, uow: UnitOfWork, ticket: Ticket, body: str, *, internal: bool, author_name: str
+) -> Message:
     s = uow.session
     conv_id = s.scalar(
         select(Conversation.id)
@@ -390,9 +410,9 @@ def add_system_note(ctx: AppContext, uow: UnitOfWork, ticket: Ticket, body: str)
         author_type=AuthorType.SYSTEM.value,
         channel=ticket.channel,
         body=body,
-        internal=True,
+        internal=internal,
         findings=[],
-        meta={"author_name": "paydesk"},
+        meta={"author_name": author_name},
         created_at=utcnow(),
     )
     s.add(msg)
@@ -400,7 +420,7 @@ def add_system_note(ctx: AppContext, uow: UnitOfWork, ticket: Ticket, body: str)
     tid, mid = ticket.id, msg.id
     uow.on_commit(
         lambda: ctx.bus.publish(
-            f"ticket:{tid}", MessageAdded(tid, mid, AuthorType.SYSTEM.value, True).payload()
+            f"ticket:{tid}", MessageAdded(tid, mid, AuthorType.SYSTEM.value, internal).payload()
         )
     )
     return msg

@@ -5,10 +5,12 @@ under concurrent clicks on many app processes):
 
     pending_approval ──approve──► approved ──execute──► executing ──► submitted ──► succeeded
           └──reject──► rejected                             │  (platform rejected) └► failed
-                                                            └─(platform down)─► approved (retry)
+                                                            ├─(platform down)─► approved (retry)
+                                                            └─(retries exhausted)─► stuck
 
 Execution goes through the platform port with the request's idempotency key, so a retry (or a
-crash between the platform call and our commit) never refunds twice.
+crash between the platform call and our commit) never refunds twice. Following submitted
+refunds and recovering stalled executions is `services/refund_jobs.py`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 from paydesk.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from paydesk.domain.permissions import Perm
 from paydesk.payments.money import Money, format_amount, parse_money
-from paydesk.payments.port import PlatformRejected, PlatformUnavailable
+from paydesk.payments.port import PlatformUnavailable
 from paydesk.payments.sandbox import refundable_minor
 from paydesk.services import audit
 from paydesk.services import verification as verif
@@ -32,11 +34,12 @@ from paydesk.services.access import access_ticket
 from paydesk.services.actors import Actor
 from paydesk.services.context import AppContext
 from paydesk.services.payments import add_system_note, platform, require_account
+from paydesk.services.refund_jobs import record_platform_status, send_to_platform
 from paydesk.store.accounts import Dispute, RefundRequest
 from paydesk.store.base import utcnow
 from paydesk.store.tickets import Ticket
 
-OPEN_STATES = ("pending_approval", "approved", "executing", "submitted")
+OPEN_STATES = ("pending_approval", "approved", "executing", "submitted", "stuck")
 STUCK_SECONDS = 300  # an "executing" request older than this may be executed again (same key)
 DISPUTE_KINDS = ("dispute", "chargeback")
 DISPUTE_STATES = ("open", "responded", "won", "lost", "withdrawn")
@@ -46,6 +49,7 @@ STATUS_TEXT = {
         "pending_approval": "Requested, waiting for approval",
         "approved": "Approved, being sent to the payment platform",
         "executing": "Being processed",
+        "stuck": "Being processed",
         "submitted": "Refund issued, on its way to you",
         "succeeded": "Refunded",
         "failed": "Could not be refunded — our team will contact you",
@@ -55,6 +59,7 @@ STATUS_TEXT = {
         "pending_approval": "已提交，等待审批",
         "approved": "已批准，正在提交支付平台",
         "executing": "处理中",
+        "stuck": "处理中",
         "submitted": "退款已发起，正在退回",
         "succeeded": "已退款",
         "failed": "退款失败——客服会与您联系",
@@ -113,7 +118,9 @@ def request_refund(
             s.scalar(
                 select(func.coalesce(func.sum(RefundRequest.amount_minor), 0)).where(
                     RefundRequest.transaction_id == txn.id,
-                    RefundRequest.status.in_(("pending_approval", "approved", "executing")),
+                    RefundRequest.status.in_(
+                        ("pending_approval", "approved", "executing", "stuck")
+                    ),
                 )
             )
             or 0
@@ -262,22 +269,22 @@ def decide_refund(
 def execute_refund(ctx: AppContext, actor: Actor, request_id: int) -> RefundRequest:
     """Send an approved request to the platform. Safe to call any number of times at once: one
     caller wins the approved → executing transition; the others get the current state back.
-    The platform call carries the request's idempotency key."""
+    The platform call carries the request's idempotency key, so a request left `executing` by a
+    crash (after STUCK_SECONDS) or flagged `stuck` (by a supervisor) can be sent again safely."""
     actor.require(Perm.TICKET_WRITE)
     with ctx.read() as s:
         req = access_refund(s, actor, request_id)
     now = utcnow()
+    startable = (RefundRequest.status == "approved") | (
+        (RefundRequest.status == "executing")
+        & (RefundRequest.updated_at < now - timedelta(seconds=STUCK_SECONDS))
+    )
+    if actor.can(Perm.REFUND_APPROVE):
+        startable = startable | (RefundRequest.status == "stuck")
     with ctx.uow() as uow:
         res = uow.session.execute(
             update(RefundRequest)
-            .where(
-                RefundRequest.id == request_id,
-                (RefundRequest.status == "approved")
-                | (
-                    (RefundRequest.status == "executing")
-                    & (RefundRequest.updated_at < now - timedelta(seconds=STUCK_SECONDS))
-                ),
-            )
+            .where(RefundRequest.id == request_id, startable)
             .values(status="executing", attempts=RefundRequest.attempts + 1, updated_at=now)
         )
         won = res.rowcount == 1  # type: ignore[attr-defined]
@@ -285,86 +292,27 @@ def execute_refund(ctx: AppContext, actor: Actor, request_id: int) -> RefundRequ
         current = _get(ctx, request_id)
         if current.status in ("executing", "submitted", "succeeded"):
             return current
+        if current.status == "stuck":
+            raise PermissionDenied("a supervisor must retry a stuck refund")
         raise Conflict(f"this refund request is {current.status} and cannot be executed")
-    try:
-        refund = platform(ctx).request_refund(
-            req.transaction_id, req.amount_minor, req.currency, req.reason, req.idempotency_key
-        )
-    except PlatformUnavailable as exc:
-        _finish(ctx, actor, req, "approved", "refund.execute_failed", {"error": exc.message})
-        raise
-    except (PlatformRejected, NotFound) as exc:
-        _finish(
-            ctx,
-            actor,
-            req,
-            "failed",
-            "refund.failed",
-            {"error": exc.message},
-            failure=exc.message,
-            note=f"Refund #{req.id} failed on the payment platform: {exc.message}",
-        )
-        raise PlatformRejected(exc.message) from None
-    status = "succeeded" if refund.status == "succeeded" else "submitted"
-    if refund.status == "failed":
-        status = "failed"
-    _finish(
-        ctx,
-        actor,
-        req,
-        status,
-        "refund.executed",
-        {"platform_refund_id": refund.id, "platform_status": refund.status},
-        platform_refund_id=refund.id,
-        platform_status=refund.status,
-        note=f"Refund #{req.id} sent to the payment platform as {refund.id} ({refund.status}).",
-    )
+    if req.status == "stuck":
+        with ctx.uow() as uow:
+            audit.record(
+                uow.session,
+                actor,
+                "refund.retried",
+                object_type="refund_request",
+                object_id=req.id,
+                customer_id=req.customer_id,
+                details={"from": "stuck", "same_key": True},
+            )
+    send_to_platform(ctx, actor, _get(ctx, request_id), interactive=True)
     return _get(ctx, request_id)
 
 
-def _finish(
-    ctx: AppContext,
-    actor: Actor,
-    req: RefundRequest,
-    status: str,
-    action: str,
-    details: dict[str, Any],
-    *,
-    failure: str | None = None,
-    platform_refund_id: str | None = None,
-    platform_status: str | None = None,
-    note: str | None = None,
-) -> None:
-    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
-    if failure is not None:
-        values["failure_reason"] = failure[:500]
-    if platform_refund_id is not None:
-        values["platform_refund_id"] = platform_refund_id
-        values["platform_status"] = platform_status
-    with ctx.uow() as uow:
-        s = uow.session
-        s.execute(
-            update(RefundRequest)
-            .where(RefundRequest.id == req.id, RefundRequest.status == "executing")
-            .values(**values)
-        )
-        audit.record(
-            s,
-            actor,
-            action,
-            object_type="refund_request",
-            object_id=req.id,
-            customer_id=req.customer_id,
-            details=details,
-        )
-        if note:
-            ticket = s.get(Ticket, req.ticket_id)
-            if ticket is not None:
-                add_system_note(ctx, uow, ticket, note)
-
-
 def refresh_status(ctx: AppContext, request_id: int) -> RefundRequest:
-    """Ask the platform how a submitted refund is doing and record a change."""
+    """Ask the platform how a submitted refund is doing and record a change (the same recording
+    as the refund job: a final answer notifies the customer once)."""
     req = _get(ctx, request_id)
     if req.status != "submitted" or not req.platform_refund_id:
         return req
@@ -372,15 +320,25 @@ def refresh_status(ctx: AppContext, request_id: int) -> RefundRequest:
         refund = platform(ctx).get_refund(req.platform_refund_id)
     except (PlatformUnavailable, NotFound):
         return req
-    new = {"succeeded": "succeeded", "failed": "failed"}.get(refund.status)
-    if new:
-        with ctx.uow() as uow:
-            uow.session.execute(
-                update(RefundRequest)
-                .where(RefundRequest.id == req.id, RefundRequest.status == "submitted")
-                .values(status=new, platform_status=refund.status, updated_at=utcnow())
-            )
+    record_platform_status(ctx, req.id, refund)
     return _get(ctx, request_id)
+
+
+def stuck_requests(ctx: AppContext, actor: Actor, limit: int = 100) -> list[RefundRequest]:
+    """Requests the refund job gave up retrying: a supervisor checks and retries them."""
+    actor.require(Perm.REFUND_APPROVE)
+    with ctx.read() as s:
+        return list(
+            s.scalars(
+                select(RefundRequest)
+                .where(
+                    RefundRequest.workspace_id == actor.workspace_id,
+                    RefundRequest.status == "stuck",
+                )
+                .order_by(RefundRequest.id)
+                .limit(limit)
+            )
+        )
 
 
 def pending_approvals(ctx: AppContext, actor: Actor, limit: int = 100) -> list[RefundRequest]:

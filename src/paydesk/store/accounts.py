@@ -42,6 +42,7 @@ class RefundRequest(Base):
         Index("ix_refund_requests_ticket", "ticket_id"),
         Index("ix_refund_requests_customer", "customer_id", "created_at"),
         Index("ix_refund_requests_status", "workspace_id", "status"),
+        Index("ix_refund_requests_due", "status", "next_check_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -53,7 +54,8 @@ class RefundRequest(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str] = mapped_column(String(1000))
-    # pending_approval → approved → executing → succeeded | failed; pending_approval → rejected
+    # pending_approval → approved → executing → submitted → succeeded | failed;
+    # pending_approval → rejected; executing → stuck (retries exhausted, a supervisor decides)
     status: Mapped[str] = mapped_column(String(20))
     requires_approval: Mapped[bool] = mapped_column(default=False)
     requested_by_type: Mapped[str] = mapped_column(String(16))
@@ -68,6 +70,7 @@ class RefundRequest(Base):
     platform_status: Mapped[str | None] = mapped_column(String(16))
     failure_reason: Mapped[str | None] = mapped_column(String(500))
     attempts: Mapped[int] = mapped_column(default=0)
+    next_check_at: Mapped[datetime | None] = mapped_column()  # refund job: next platform poll
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

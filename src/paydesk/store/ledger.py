@@ -78,6 +78,7 @@ class LedgerRefund(Base):
     reason: Mapped[str] = mapped_column(String(500), default="")
     idempotency_key: Mapped[str] = mapped_column(String(120))
     failure_reason: Mapped[str | None] = mapped_column(String(500))
+    settles_at: Mapped[datetime | None] = mapped_column()  # processing → succeeded/failed then
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -204,8 +204,15 @@ def refund_queue(request: Request, ctx: Ctx) -> Response:
     info = require_staff(request, ctx)
     csrf.prepare(request, info)
     rows = refunds.pending_approvals(ctx, info.actor)
+    stuck = refunds.stuck_requests(ctx, info.actor)
     return render(
-        request, "payments/refunds.html", locale="en", me=info.actor, rows=rows, fmt=format_amount
+        request,
+        "payments/refunds.html",
+        locale="en",
+        me=info.actor,
+        rows=rows,
+        stuck=stuck,
+        fmt=format_amount,
     )
 
 
