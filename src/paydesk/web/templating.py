@@ -31,21 +31,28 @@ def _local_time(value: datetime | None, tz: str = "Asia/Shanghai") -> str:
 
 env.filters["localtime"] = _local_time
 
-# Console navigation entries added by capabilities: (label, url, minimum roles or None for all).
-NAV_LINKS: list[tuple[str, str]] = [
+# Console navigation entries added by capabilities: (label, url) for every staff member, or
+# (label, url, roles) for those roles only (the page itself still checks permissions).
+NAV_LINKS: list[tuple[str, str] | tuple[str, str, frozenset[str]]] = [
     ("Email", "/agent/email"),
     ("Chat", "/agent/chat"),
     ("Refunds", "/agent/refunds"),
     ("Knowledge base", "/agent/kb"),
     ("Audit", "/agent/audit"),
     ("Security", "/agent/security"),
+    ("Admin", "/agent/admin", frozenset({"admin", "supervisor", "auditor"})),
 ]
+
+
+def _nav_for(me: Any) -> list[tuple[str, str]]:
+    role = getattr(me, "role", None)
+    return [(x[0], x[1]) for x in NAV_LINKS if len(x) == 2 or role in x[2]]
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     locale = context.pop("locale", None) or negotiate(request)
     context.setdefault("csrf_token", getattr(request.state, "csrf_token", ""))
-    context.setdefault("nav_links", NAV_LINKS)
+    context.setdefault("nav_links", _nav_for(context.get("me")))
     html = env.get_template(template).render(
         request=request, locale=locale, t=lambda key, **kw: t(locale, key, **kw), **context
     )
