@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     email_ack_per_hour: int = 3  # auto-acknowledgements per sender per hour
     email_plus_addressing: bool = False  # Reply-To support+t<ticket>-<sig>@… (MTA must allow)
     email_max_attempts: int = 8  # outbox delivery attempts before a message is failed
+    email_trusted_authserv_id: str = ""  # our MTA's Authentication-Results id(s), comma-separated
+    email_verify_dkim: bool = False  # also verify DKIM signatures here (DNS lookups)
+    email_require_sender_auth: bool = False  # no pass evidence = unverified sender
 
     # limits
     max_body_bytes: int = 1_000_000

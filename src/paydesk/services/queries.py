@@ -163,6 +163,7 @@ def message_public(m: Message, attachments: list[Attachment]) -> dict[str, Any]:
         "created_at": m.created_at,
         "findings": m.findings,
         "delivery_status": m.delivery_status,
+        "sender_unverified": bool((m.meta or {}).get("sender_unverified")),
         "attachments": [
             {"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size}
             for a in attachments

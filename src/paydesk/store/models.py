@@ -9,6 +9,7 @@ from paydesk.store import (  # noqa: F401
     chat,
     customers,
     email,
+    email_participants,
     kb,
     ledger,
     tickets,

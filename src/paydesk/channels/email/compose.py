@@ -15,6 +15,8 @@ from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 
+from paydesk.domain.errors import InvalidInput
+from paydesk.domain.identities import normalize_email
 from paydesk.domain.mailthread import subject_tag
 
 SAFETY = {
@@ -76,6 +78,7 @@ class Outgoing:
     reply_to: str | None = None
     auto_submitted: str | None = None  # "auto-replied" for acknowledgements (RFC 3834)
     locale: str = "en"
+    cc: list[str] = field(default_factory=list)  # bare addresses; anything else is dropped
 
 
 def reply_subject(ticket_subject: str, number: int) -> str:
@@ -144,6 +147,20 @@ def _header(value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76).encode()
 
 
+def _mailboxes(addresses: list[str]) -> list[str]:
+    """Only bare, valid mailboxes (no display names, quotes, commas or line breaks) — a
+    participant address can never add a header or a recipient."""
+    out: list[str] = []
+    for a in addresses[:50]:
+        try:
+            addr = normalize_email(a)
+        except InvalidInput:
+            continue
+        if addr == a.strip().lower() and addr not in out:
+            out.append(addr)
+    return out
+
+
 def _fold_ids(ids: list[str]) -> str:
     return "\r\n ".join(ids)
 
@@ -166,6 +183,11 @@ def render(o: Outgoing) -> str:
     headers = [
         ("From", formataddr((name, addr), charset="utf-8") if name else addr),
         ("To", o.to),
+    ]
+    cc = _mailboxes(o.cc)
+    if cc:
+        headers.append(("Cc", ",\r\n ".join(cc)))
+    headers += [
         ("Subject", _header(o.subject)),
         ("Date", format_datetime(o.date)),
         ("Message-ID", o.message_id),

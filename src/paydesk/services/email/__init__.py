@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def install(ctx: AppContext) -> None:
-    from paydesk.services.email import ingest, outbox
+    from paydesk.services.email import ingest, outbox, participants, senderauth
 
     def after_intake(
         c: AppContext, uow: Any, ticket: Any, message: Any, inbound: Any, created: bool
@@ -27,6 +27,8 @@ def install(ctx: AppContext) -> None:
         if inbound.channel.value != "email":
             return
         ingest.record_raw(c, uow, ticket, message, inbound)
+        senderauth.record_unverified(c, uow, ticket, message, inbound, created)
+        participants.record_from_inbound(c, uow, ticket, message, inbound)
         outbox.queue_ack(c, uow, ticket, message, inbound, created)
 
     ctx.after_intake.append(after_intake)

@@ -49,11 +49,13 @@ from paydesk.domain.mailthread import (
 )
 from paydesk.services import intake
 from paydesk.services.context import AppContext
-from paydesk.services.email import bounces
+from paydesk.services.email import bounces, senderauth
+from paydesk.services.email.participants import own_addresses
 from paydesk.services.files import read_bytes, store_bytes
 from paydesk.store.base import utcnow
 from paydesk.store.customers import CustomerIdentity
 from paydesk.store.email import EmailOutbox, EmailRaw, RawStatus
+from paydesk.store.email_participants import EmailParticipant
 from paydesk.store.tickets import Ticket
 
 log = logging.getLogger(__name__)
@@ -69,15 +71,6 @@ class IngestOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {"action": self.action, "ticket_id": self.ticket_id, "reason": self.reason}
-
-
-def own_addresses(ctx: AppContext) -> set[str]:
-    s = ctx.settings
-    out = {a.strip().lower() for a in s.support_addresses.split(",") if "@" in a}
-    out.add(parseaddr(s.mail_from)[1].lower())
-    if s.imap_username and "@" in s.imap_username:
-        out.add(s.imap_username.lower())
-    return {a for a in out if a}
 
 
 def dedupe_key(headers: dict[str, str], raw: bytes) -> tuple[str, str | None]:
@@ -323,7 +316,8 @@ def _process(
         inbound.body = "(no text)"
     inbound.hook_data["email_raw"] = row
     inbound.hook_data["no_ack"] = suppress_ack(parsed.headers)
-    match_how = _thread(ctx, parsed, inbound)
+    trusted = senderauth.apply(ctx, inbound, senderauth.check(ctx, raw, parsed.from_addr))
+    match_how = _thread(ctx, parsed, inbound, trust_headers=trusted)
     result = intake.receive(ctx, inbound)
     if result.action == "duplicate":
         raw_id = _save(ctx, row, RawStatus.IGNORED, "duplicate", ticket_id=result.ticket_id)
@@ -357,8 +351,11 @@ def _filter_attachments(ctx: AppContext, inbound: InboundMessage) -> None:
         inbound.metadata["email"]["notes"] = inbound.metadata["email"]["notes"] + notes
 
 
-def _thread(ctx: AppContext, parsed: ParsedEmail, inbound: InboundMessage) -> str:
-    """Decide `inbound.ticket_id` (read-only lookups); returns how it matched."""
+def _thread(
+    ctx: AppContext, parsed: ParsedEmail, inbound: InboundMessage, *, trust_headers: bool = True
+) -> str:
+    """Decide `inbound.ticket_id` (read-only lookups); returns how it matched. Without
+    `trust_headers` (unverified sender) only our signed reply token can join a ticket."""
     secret = ctx.settings.resolved_secret()
     clues = ThreadClues(
         token_values=parsed.in_reply_to + parsed.references + parsed.recipients,
@@ -386,8 +383,17 @@ def _thread(ctx: AppContext, parsed: ParsedEmail, inbound: InboundMessage) -> st
             )
 
         def owns(tid: int) -> bool:
-            if not sender:
+            if not sender or not trust_headers:
                 return False
+            copied = s.scalar(
+                select(EmailParticipant.id).where(
+                    EmailParticipant.ticket_id == tid,
+                    EmailParticipant.address == sender,
+                    EmailParticipant.active.is_(True),
+                )
+            )
+            if copied is not None:
+                return True  # a participant (Cc) answering the thread, e.g. by reply-all
             return (
                 s.scalar(
                     select(CustomerIdentity.id)
@@ -491,7 +497,8 @@ def _oversize(ctx: AppContext, row: dict[str, Any], raw: bytes) -> IngestOutcome
     inbound = parsed.to_inbound(_idempotency_key(parsed, raw))
     inbound.metadata["email"]["oversize_bytes"] = len(raw)
     inbound.hook_data.update(email_raw=row, no_ack=True, raw_status=RawStatus.OVERSIZE)
-    how = _thread(ctx, parsed, inbound)
+    auth = senderauth.check(ctx, raw, sender, dkim=False)  # the MTA's results; no body hashing
+    how = _thread(ctx, parsed, inbound, trust_headers=senderauth.apply(ctx, inbound, auth))
     result = intake.receive(ctx, inbound)
     if result.action == "duplicate":
         raw_id = _save(ctx, row, RawStatus.IGNORED, "duplicate", ticket_id=result.ticket_id)
@@ -517,7 +524,7 @@ def record_raw(
         "status": status,
         "reason": f"oversize ({inbound.metadata['email'].get('oversize_bytes', 0)} bytes)"
         if status == RawStatus.OVERSIZE
-        else "",
+        else _unverified_reason(inbound),
         "error": "",
         "ticket_id": ticket.id,
         "message_ref": message.id,
@@ -537,3 +544,10 @@ def record_raw(
             {**row, **values, "attempts": 1, "received_at": utcnow()},
         ).scalar_one()
     inbound.hook_data["email_raw_id"] = raw_id
+
+
+def _unverified_reason(inbound: InboundMessage) -> str:
+    auth = inbound.hook_data.get("sender_unverified")
+    if auth is None:
+        return ""
+    return ("unverified sender: " + (", ".join(auth.reasons) or "no authentication"))[:500]

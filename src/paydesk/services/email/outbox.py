@@ -31,6 +31,7 @@ from paydesk.domain.mailthread import (
     retry_delay,
 )
 from paydesk.services.context import AppContext
+from paydesk.services.email import participants
 from paydesk.services.uow import UnitOfWork
 from paydesk.store.base import utcnow
 from paydesk.store.customers import CustomerIdentity
@@ -70,9 +71,16 @@ def _thread_ids(s: Session, ticket_id: int) -> tuple[str | None, list[str]]:
 
 
 def _recipient(s: Session, ticket: Any) -> str | None:
-    """The address the customer last wrote from on this ticket, else their email identity."""
+    """The address the customer last wrote from on this ticket, else their email identity
+    (mail from a participant on the thread does not move the customer out of To)."""
     addr = s.scalar(
         select(EmailRaw.from_addr)
+        .join(
+            CustomerIdentity,
+            (CustomerIdentity.value == EmailRaw.from_addr)
+            & (CustomerIdentity.customer_id == ticket.customer_id)
+            & (CustomerIdentity.kind == "email"),
+        )
         .where(EmailRaw.ticket_id == ticket.id, EmailRaw.status == RawStatus.PROCESSED)
         .order_by(EmailRaw.id.desc())
         .limit(1)
@@ -100,6 +108,7 @@ def _enqueue(
     message_ref: int | None = None,
     auto: bool = False,
     thread: tuple[str | None, list[str]] | None = None,
+    cc: list[str] | None = None,
 ) -> EmailOutbox:
     s = uow.session
     secret = ctx.settings.resolved_secret()
@@ -116,6 +125,7 @@ def _enqueue(
         compose.Outgoing(
             from_addr=ctx.settings.mail_from,
             to=to,
+            cc=cc or [],
             subject=subject,
             text=text,
             html=html,
@@ -179,6 +189,7 @@ def queue_agent_reply(ctx: AppContext, uow: UnitOfWork, ticket: Any, message: An
         text=text,
         html=html,
         message_ref=message.id,
+        cc=participants.cc_for(ctx, s, ticket.id, to),
     )
     message.delivery_status = "queued"
 

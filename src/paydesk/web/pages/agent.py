@@ -43,6 +43,7 @@ router = APIRouter(prefix="/agent", include_in_schema=False)
 TICKET_PANELS: list[str] = [
     "paydesk.web.pages.payments:ticket_panel",
     "paydesk.web.pages.kb_admin:assist_panel",
+    "paydesk.web.pages.email:participants_panel",
 ]
 
 
