@@ -502,25 +502,23 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
     ]
     if att_rows:
         conn.execute(insert(_A), att_rows)
-    conn.execute(
-        insert(_AU),
-        [
-            audit.audit_row(
-                items[i].actor,
-                "message.received" if i in append_idx else "ticket.created",
-                object_type="ticket",
-                object_id=tickets[i].id,
-                customer_id=cust[i],
-                details={
-                    "channel": items[i].msg.channel.value,
-                    "message_id": messages[i].id,
-                    "findings": [f["type"] for f in items[i].findings],
-                },
-                at=now,
-            )
-            for i in live
-        ],
-    )
+    for row in (
+        audit.audit_row(
+            items[i].actor,
+            "message.received" if i in append_idx else "ticket.created",
+            object_type="ticket",
+            object_id=tickets[i].id,
+            customer_id=cust[i],
+            details={
+                "channel": items[i].msg.channel.value,
+                "message_id": messages[i].id,
+                "findings": [f["type"] for f in items[i].findings],
+            },
+            at=now,
+        )
+        for i in live
+    ):
+        uow.defer_insert(_AU, row)  # one INSERT with the hooks' audit rows, before the commit
 
     appended = set(append_idx)
     for i in live:

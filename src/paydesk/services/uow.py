@@ -7,6 +7,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -17,15 +18,35 @@ class UnitOfWork:
 
     Callbacks (publishing events, queueing email, starting jobs) run only after the commit has
     succeeded, so nothing outside the database ever sees data that was rolled back.
+
+    `defer_insert` collects rows that nothing reads back in this transaction (audit events,
+    automatic links…) and writes them before the commit with one multi-row INSERT per table:
+    the intake group commit runs a hook per item, and a statement per item would cost more than
+    the hook's own work.
     """
 
     def __init__(self, session: Session, write_lock: Any = None) -> None:
         self.session = session
         self._after: list[Callable[[], Any]] = []
         self._lock = write_lock  # SQLite: serialise writers (see store.db.SqliteWriteLock)
+        self._deferred: dict[Table, list[dict[str, Any]]] = {}
 
     def on_commit(self, fn: Callable[[], Any]) -> None:
         self._after.append(fn)
+
+    def defer_insert(self, table: Table, row: dict[str, Any]) -> None:
+        """Insert `row` into `table` before this unit commits (see the class docstring)."""
+        self._deferred.setdefault(table, []).append(row)
+
+    def deferred(self, table: Table) -> list[dict[str, Any]]:
+        """The rows still waiting for `table` (read-only view for de-duplication)."""
+        return list(self._deferred.get(table, ()))
+
+    def flush_deferred(self) -> None:
+        """Write the deferred rows now (one INSERT per table)."""
+        deferred, self._deferred = self._deferred, {}
+        for table, rows in deferred.items():
+            self.session.execute(insert(table), rows)
 
     def __enter__(self) -> UnitOfWork:
         if self._lock is not None:
@@ -40,6 +61,7 @@ class UnitOfWork:
     ) -> None:
         try:
             if exc_type is None:
+                self.flush_deferred()
                 self.session.commit()
             else:
                 self.session.rollback()

@@ -121,22 +121,35 @@ class Featurizer:
         return self
 
     @property
+    def n_sparse_features(self) -> int:
+        """Width of the word + character blocks (the first columns of `transform`)."""
+        return len(self.word.vocabulary_) + len(self.char.vocabulary_)
+
+    @property
     def n_features(self) -> int:
-        n = len(self.word.vocabulary_) + len(self.char.vocabulary_)
+        n = self.n_sparse_features
         if self.config.embedding_weight:
             from paydesk.assistant import encoder
 
             n += encoder.dimension()
         return n
 
+    def transform_sparse(self, texts: list[str]) -> sp.csr_matrix:
+        """The word + character blocks only (no sentence encoder)."""
+        return sp.hstack(self._sparse_blocks(clip(texts)), format="csr", dtype=np.float32)
+
+    def _sparse_blocks(self, texts: list[str]) -> list[Any]:
+        cfg = self.config
+        return [
+            tfidf(self.word, texts, cfg.word_weight),
+            tfidf(self.char, texts, cfg.char_weight),
+        ]
+
     def transform(self, texts: list[str], embeddings: np.ndarray | None = None) -> sp.csr_matrix:
         """Features of `texts`; pass precomputed `embeddings` to skip the encoder."""
         texts = clip(texts)
         cfg = self.config
-        blocks: list[Any] = [
-            self.word.transform(texts) * np.float32(cfg.word_weight),
-            self.char.transform(texts) * np.float32(cfg.char_weight),
-        ]
+        blocks = self._sparse_blocks(texts)
         if cfg.embedding_weight:
             emb = embed(texts) if embeddings is None else embeddings
             blocks.append(sp.csr_matrix(emb * np.float32(cfg.embedding_weight)))
@@ -164,6 +177,95 @@ class Featurizer:
         f.char = _char_vectorizer(f.config, {t: i for i, t in enumerate(meta["char_vocabulary"])})
         f.char.idf_ = arrays["char_idf"].astype(np.float64)
         return f
+
+
+def tfidf(vec: TfidfVectorizer, texts: list[str], weight: float = 1.0) -> sp.csr_matrix:
+    """`vec.transform(texts) * weight` for a fitted, sublinear, L2-normed vectoriser, without
+    scikit-learn's per-call input validation — which costs more than the arithmetic for the few
+    short texts of an intake batch. Same analyser, vocabulary and idf, so the same numbers.
+    Character n-grams (`char_wb`) are found with NumPy (`_CharGrams`), not a Python loop."""
+    n, width = len(texts), len(vec.vocabulary_)
+    cache = vec.__dict__.setdefault("_paydesk_fast", {})
+    if vec.analyzer == "char_wb" and vec.ngram_range[0] == 1:
+        grams = cache.get("grams")
+        if grams is None:
+            grams = cache["grams"] = _CharGrams(vec.vocabulary_, vec.ngram_range[1])
+        keys = grams.keys(texts, width)
+    else:
+        analyze = cache.get("analyze")
+        if analyze is None:
+            analyze = cache["analyze"] = vec.build_analyzer()
+        get = vec.vocabulary_.get
+        found: list[int] = []
+        for r, text in enumerate(texts):
+            base = r * width
+            found.extend(base + j for j in map(get, analyze(text)) if j is not None)
+        keys = np.asarray(found, dtype=np.int64)
+    # count (row, column) pairs at once: sorted unique keys give CSR order
+    uniq, counts = np.unique(keys, return_counts=True)
+    rows, cols = np.divmod(uniq, max(width, 1))
+    ind = cols.astype(np.int32)
+    data = (np.log(counts.astype(np.float64)) + 1.0) * vec.idf_[ind]
+    norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n))
+    norms[norms == 0] = 1.0
+    data *= (weight / norms)[rows]
+    ptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
+    return sp.csr_matrix((data.astype(np.float32), ind, ptr), shape=(n, width), dtype=np.float32)
+
+
+_B = np.uint64(0x100000001B3)  # FNV prime: the base of the polynomial n-gram hash
+
+
+class _CharGrams:
+    """scikit-learn's `char_wb` analyser (lower-cased words padded with one space, every n-gram
+    of 1..max_n inside a padded word; a padded word shorter than n counts once, whole) done with
+    arrays: each n-gram gets a 64-bit polynomial hash of its code points and length, and the
+    vocabulary is a sorted array of the same hashes. Returns `row * width + column` keys."""
+
+    def __init__(self, vocabulary: dict[str, int], max_n: int) -> None:
+        self.max_n = max_n
+        terms = list(vocabulary)
+        hashes = np.array([self._hash_one(t) for t in terms], dtype=np.uint64)
+        order = np.argsort(hashes)
+        self.hashes = hashes[order]
+        self.columns = np.array([vocabulary[t] for t in terms], dtype=np.int64)[order]
+
+    @staticmethod
+    def _hash_one(term: str) -> int:
+        h = 0
+        for ch in term:
+            h = (h * int(_B) + ord(ch)) & 0xFFFFFFFFFFFFFFFF
+        return h ^ (len(term) * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF)
+
+    def keys(self, texts: list[str], width: int) -> np.ndarray:
+        words = [(r, w) for r, text in enumerate(texts) for w in text.lower().split()]
+        if not words:
+            return np.zeros(0, dtype=np.int64)
+        joined = "".join(f" {w} " for _, w in words)
+        cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(
+            np.uint64
+        )
+        lengths = np.array([len(w) + 2 for _, w in words], dtype=np.int64)
+        word_of = np.repeat(np.arange(len(words)), lengths)
+        row_of_word = np.array([r for r, _ in words], dtype=np.int64)
+        out = []
+        h = np.zeros(len(cp), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for n in range(1, self.max_n + 1):
+                m = len(cp) - n + 1
+                if m <= 0:
+                    break
+                # h[p] = hash of cp[p : p + n], built from the (n-1)-gram hash at p
+                h = h[:m] * _B + cp[n - 1 : n - 1 + m]
+                inside = word_of[:m] == word_of[n - 1 : n - 1 + m]
+                tagged = h[inside] ^ np.uint64(n * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF)
+                pos = np.searchsorted(self.hashes, tagged)
+                pos[pos == len(self.hashes)] = 0
+                hit = self.hashes[pos] == tagged
+                rows = row_of_word[word_of[:m][inside][hit]]
+                out.append(rows * width + self.columns[pos[hit]])
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 def _vocab_list(v: TfidfVectorizer) -> list[str]:

@@ -5,6 +5,11 @@ probabilities, so a single temperature T is fitted on a stratified held-out slic
 first trained without that slice, then refitted on everything): `softmax(T · margins)` is then an
 honest confidence that callers can threshold ("route by the model only when ≥ 0.5").
 
+A model trained with sentence embeddings also carries a *screen*: a second linear head over the
+sparse blocks alone (same vocabularies, no encoder), calibrated the same way. It costs a tenth of
+the full model, so intake routing asks the screen first and pays for the encoder only for the
+messages the screen is unsure about (`screen_proba`).
+
 A trained model is plain data — labels, vocabularies, idf and weight arrays, JSON metadata — and
 is saved as `meta.json` + `arrays.npz` (loaded with allow_pickle=False), so loading a model dir
 never executes code. Prediction is one sparse-dense product: microseconds plus the encoder.
@@ -43,6 +48,7 @@ class TrainConfig:
     c: float = 1.0  # SVM regularisation: larger fits the training data harder
     calibration_fraction: float = 0.15
     seed: int = 0
+    screen: bool = False  # also fit the cheap sparse-only head (see module docstring)
 
 
 class IntentModel:
@@ -56,6 +62,7 @@ class IntentModel:
         intercept: np.ndarray,
         temperature: float,
         meta: dict[str, Any] | None = None,
+        screen: tuple[np.ndarray, np.ndarray, float] | None = None,
     ) -> None:
         self.labels = labels
         self.featurizer = featurizer
@@ -63,6 +70,16 @@ class IntentModel:
         self.intercept = intercept.astype(np.float32)
         self.temperature = float(temperature)
         self.meta: dict[str, Any] = meta or {}
+        # (coef over the sparse features only, intercept, temperature), or None
+        self.screen = (
+            None
+            if screen is None
+            else (
+                np.ascontiguousarray(screen[0], dtype=np.float32),
+                screen[1].astype(np.float32),
+                float(screen[2]),
+            )
+        )
 
     # -- prediction ---------------------------------------------------------------------
     def scores(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
@@ -71,6 +88,14 @@ class IntentModel:
 
     def proba(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         return _softmax(self.scores(texts, embeddings) * self.temperature)
+
+    def screen_proba(self, texts: list[str]) -> np.ndarray | None:
+        """Probabilities from the cheap head (no sentence encoder), or None without one."""
+        if self.screen is None:
+            return None
+        coef, intercept, temperature = self.screen
+        x = self.featurizer.transform_sparse(texts)
+        return _softmax((np.asarray(x @ coef) + intercept) * temperature)
 
     def predict_many(self, texts: list[str]) -> list[tuple[str, float]]:
         if not texts:
@@ -101,6 +126,10 @@ class IntentModel:
             # small models are saved uncompressed: a fresh data dir then costs milliseconds
             save = np.savez_compressed if self.coef.nbytes > 4_000_000 else np.savez
             arrays = {"coef": self.coef, "intercept": self.intercept, **farrays}
+            if self.screen is not None:
+                arrays["screen_coef"], arrays["screen_intercept"], meta["screen_temperature"] = (
+                    self.screen
+                )
             save(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
             (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
             os.chmod(tmp, 0o755)
@@ -134,6 +163,9 @@ class IntentModel:
                 arrays["intercept"],
                 float(meta["temperature"]),
                 {k: v for k, v in meta.items() if k not in ("featurizer", "labels")},
+                (arrays["screen_coef"], arrays["screen_intercept"], meta["screen_temperature"])
+                if "screen_coef" in arrays
+                else None,
             )
         except FileNotFoundError:
             raise ModelFormatError(f"no model at {path}") from None
@@ -143,7 +175,10 @@ class IntentModel:
             raise ModelFormatError(
                 f"model {path.name} is damaged ({exc}); train it again"
             ) from None
-        if model.coef.shape != (featurizer.n_features, len(model.labels)):
+        if model.coef.shape != (featurizer.n_features, len(model.labels)) or (
+            model.screen is not None
+            and model.screen[0].shape != (featurizer.n_sparse_features, len(model.labels))
+        ):
             raise ModelFormatError(f"model {path.name} is damaged (shape mismatch)")
         return model
 
@@ -171,7 +206,24 @@ def train(
         emb = embed(texts, report)
     featurizer = Featurizer(config.features).fit(texts)
     x = featurizer.transform(texts, emb)
+    coef, intercept, temperature = _fit_head(x, y, labels, config, progress)
+    screen = None
+    if config.features.embedding_weight and config.screen:
+        # the cheap head: the same sparse columns, without the embedding block
+        screen = _fit_head(x[:, : featurizer.n_sparse_features], y, labels, config, None)
+    info = {
+        **(meta or {}),
+        "n_examples": len(data),
+        "train_seconds": round(time.perf_counter() - started, 2),
+        "c": config.c,
+    }
+    return IntentModel(labels, featurizer, coef, intercept, temperature, info, screen)
 
+
+def _fit_head(
+    x: Any, y: np.ndarray, labels: list[str], config: TrainConfig, progress: TrainProgress | None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """A calibrated linear head on features `x`: (coef (n_features, n_labels), intercept, T)."""
     temperature = DEFAULT_TEMPERATURE
     hold_out = _calibration_split(y, config)
     if hold_out is not None:
@@ -195,13 +247,7 @@ def train(
     intercept = (
         svm.intercept_ if len(labels) > 2 else np.array([-svm.intercept_[0], svm.intercept_[0]]) / 2
     )
-    info = {
-        **(meta or {}),
-        "n_examples": len(data),
-        "train_seconds": round(time.perf_counter() - started, 2),
-        "c": config.c,
-    }
-    return IntentModel(labels, featurizer, coef, intercept, temperature, info)
+    return coef, intercept, temperature
 
 
 def _svm(config: TrainConfig) -> LinearSVC:

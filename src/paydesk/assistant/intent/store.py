@@ -43,20 +43,24 @@ def bundled_fingerprint() -> str:
     from paydesk.assistant.intent.model import FORMAT_VERSION
 
     h = hashlib.sha256(BUNDLED_CSV.read_bytes())
-    h.update(f"format={FORMAT_VERSION}".encode())
+    h.update(f"format={FORMAT_VERSION};screen=1".encode())
     return h.hexdigest()[:16]
 
 
 def train_bundled() -> IntentModel:
     """The default TOPAY model, trained from the bundled CSV (memoised per process)."""
-    from paydesk.assistant.intent.model import train
+    from paydesk.assistant.intent.model import TrainConfig, train
 
     fp = bundled_fingerprint()
     with _bundled_lock:
         model = _bundled.get(fp)
         if model is None:
             data = read_labelled_csv(BUNDLED_CSV)
-            model = train(data, meta={"source": "bundled", "fingerprint": fp})
+            model = train(
+                data,
+                TrainConfig(screen=True),  # intake routing asks the cheap head first
+                meta={"source": "bundled", "fingerprint": fp},
+            )
             _bundled.clear()
             _bundled[fp] = model
         return model

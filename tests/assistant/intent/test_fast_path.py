@@ -1,0 +1,123 @@
+"""The intake hot path of the intent model: the validation-free TF-IDF (and its NumPy character
+n-grams) must give scikit-learn's numbers exactly, and the cheap screen head must route like the
+full model on held-out phrasings while sparing the sentence encoder for most messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from paydesk.assistant import encoder
+from paydesk.assistant.intent.dataset import LabelledData, read_labelled_csv
+from paydesk.assistant.intent.features import FeatureConfig, Featurizer, tfidf
+from paydesk.assistant.intent.model import IntentModel, TrainConfig, train
+from paydesk.assistant.intent.store import BUNDLED_CSV, train_bundled
+from paydesk.assistant.intent.taxonomy import category_of
+from paydesk.domain.tickets import Category
+from paydesk.services.intent import SCREEN_THRESHOLD, _category_from, _routing_many
+
+from .conftest import HELDOUT
+
+ODD_TEXTS = [
+    "",
+    "   ",
+    "a",
+    "I  lost\tmy\n\ncard",
+    "我的refund怎么还没到？？",
+    "Ünïcödé ÀCCENTS and ÉMOJI 😀😀 ok",
+    "x" * 3000,
+    "a\ud800b lone surrogate",
+    "TP20261102-88341 ¥1,234.56 2026年11月2日",
+    "ab cd ef gh",
+]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Featurizer:
+    data = read_labelled_csv(BUNDLED_CSV)
+    return Featurizer(FeatureConfig(embedding_weight=0)).fit(data.texts)
+
+
+@pytest.mark.parametrize("block", ["word", "char"])
+def test_fast_tfidf_equals_scikit_learn(fitted: Featurizer, block: str) -> None:
+    vec = getattr(fitted, block)
+    texts = ODD_TEXTS + read_labelled_csv(HELDOUT).texts
+    safe = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]  # sklearn side
+    want = vec.transform(safe).toarray()
+    got = tfidf(vec, safe, 1.0).toarray()
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < 1e-6
+    # a weight scales the block, and a lone surrogate does not break the fast path
+    assert np.allclose(tfidf(vec, safe[:5], 2.0).toarray(), 2 * want[:5], atol=1e-6)
+    assert tfidf(vec, ["a\ud800b"], 1.0).shape == (1, len(vec.vocabulary_))
+
+
+def test_char_grams_of_short_words_count_like_scikit_learn(fitted: Featurizer) -> None:
+    # padded words shorter than the largest n ("a" → " a ") are the edge of char_wb
+    for text in ["a", "a b", "ab", "abc d", "一 二三"]:
+        want = fitted.char.transform([text]).toarray()
+        assert np.abs(tfidf(fitted.char, [text]).toarray() - want).max() < 1e-6, text
+
+
+def test_default_model_has_a_screen_that_routes_without_the_encoder() -> None:
+    model = train_bundled()
+    assert model.screen is not None
+    held = read_labelled_csv(HELDOUT)
+    screen = model.screen_proba(held.texts)
+    full = model.proba(held.texts)
+    assert screen is not None and screen.shape == full.shape
+    sure = right = 0
+    for proba, label in zip(screen, held.labels, strict=True):
+        cat, conf = _category_from(model, proba)
+        if conf >= SCREEN_THRESHOLD:
+            sure += 1
+            right += cat == category_of(label)
+    # most messages are decided by the screen, and what it decides is right
+    assert sure >= 0.75 * len(held)
+    assert right >= 0.97 * sure
+
+
+def test_cascade_pays_for_the_encoder_only_when_the_screen_is_unsure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = train_bundled()
+    calls: list[int] = []
+    real = encoder.encode
+
+    def counting(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return real(texts)
+
+    monkeypatch.setattr(encoder, "encode", counting)
+
+    class Holder:
+        def get(self) -> IntentModel:
+            return model
+
+    classify = _routing_many(Holder(), lambda _t, _l: Category.EDUCATION)  # type: ignore[arg-type]
+    held = read_labelled_csv(HELDOUT)
+    items = [(t, "en") for t in held.texts]
+    cats = classify(items)
+    assert len(cats) == len(items)
+    # one encoder call for the unsure ones together, far fewer texts than the batch
+    assert len(calls) <= 1 and sum(calls) <= 0.25 * len(items)
+    # routing agrees with the category of the label wherever the label has one
+    labelled = [(c, category_of(lab)) for c, lab in zip(cats, held.labels, strict=True)]
+    known = [(c, want) for c, want in labelled if want is not None]
+    assert sum(c == want for c, want in known) >= 0.97 * len(known)
+
+
+def test_screen_survives_save_and_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = LabelledData(
+        ["refund late", "退款没到", "password reset", "重置密码", "app crashes", "应用闪退"] * 3,
+        ["refund", "refund", "password", "password", "app", "app"] * 3,
+    )
+    model = train(data, TrainConfig(screen=True))
+    model.save(tmp_path / "m")
+    loaded = IntentModel.load(tmp_path / "m")
+    assert loaded.screen is not None
+    a, b = model.screen_proba(["退款"]), loaded.screen_proba(["退款"])
+    assert a is not None and b is not None and np.allclose(a, b, atol=1e-6)
+    # without the flag there is no screen, and callers fall back to the full model
+    plain = train(data)
+    assert plain.screen is None and plain.screen_proba(["x"]) is None
