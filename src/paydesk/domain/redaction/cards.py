@@ -65,8 +65,9 @@ class CardNumberRule:
 
     # digit, then up to 22 more each optionally preceded by ONE separator: linear
     # (a leading lookbehind would disable the regex engine's fast digit scan: checked below)
-    # (a card copied from two lines of a form: one line break counts as a separator)
-    _pattern = re.compile(r"\d(?:(?:[ \-.]{0,2}|[ \t]?\r?\n[ \t]?)\d){11,}")
+    # (a card copied from two lines of a form: a line break counts as a separator). Possessive
+    # quantifiers: no backtracking into a digit chain, so each attempt is linear and short
+    _pattern = re.compile(r"\d(?:[ \-.\r\n\t]{0,3}+\d){11,}+")
 
     def find(self, text: str) -> Iterable[Span]:
         budget = [4000]  # Luhn checks per text: bounds adversarial digit chains

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from paydesk.domain.redaction.core import Span, lowered
+from paydesk.domain.redaction.core import Span, lowered, trie_pattern
 
 _F = re.IGNORECASE | re.ASCII  # ASCII \b and classes: "CVV码" has a boundary before 码
 
@@ -116,6 +116,27 @@ _ANCHORS: dict[str, tuple[str, str]] = {
     "pw": ("password_en", r"pw(?![a-z])"),
 }
 _ANCHOR_RES = {k: (fam, re.compile(src, re.ASCII)) for k, (fam, src) in _ANCHORS.items()}
+# every anchor in one scan of a trie-shaped pattern (no leading lookahead: it would disable
+# the engine's first-character skip); anchors starting inside a hit ("密码" in "动态密码",
+# "account" in "bank account") are picked up by matching at the few positions inside it
+_ANCHOR_SCAN = re.compile(trie_pattern(_ANCHORS))
+
+
+def _anchor_hits(low: str) -> Iterable[tuple[int, str]]:
+    match = _ANCHOR_SCAN.match
+    for hit in _ANCHOR_SCAN.finditer(low):
+        pos, end = hit.span()
+        yield pos, hit.group(0)
+        for i in range(pos + 1, end):
+            inner = match(low, i)
+            if inner is not None:
+                yield i, inner.group(0)
+
+
+# anchor → the anchors that are its prefixes, longest first (all start at the same position)
+_PREFIXES = {
+    a: sorted((b for b in _ANCHORS if a.startswith(b)), key=len, reverse=True) for a in _ANCHORS
+}
 # "取款密码", "支付密码"… are PINs; "卡密码" too
 _PIN_ZH_BEFORE = ("取款", "支付", "交易", "提现", "银行卡", "卡", "PIN", "pin")
 # qualifiers that make "… code" a one-time code or a card security code
@@ -301,16 +322,18 @@ class LabelledSecretRule:
     def find(self, text: str) -> Iterable[Span]:
         low = lowered(text)
         labels: list[tuple[int, int, str]] = []
-        for anchor, (family, label) in _ANCHOR_RES.items():
-            pos = low.find(anchor)
-            while pos >= 0 and len(labels) < _MAX_LABELS:
-                if not (
-                    anchor.isascii() and pos and low[pos - 1].isascii() and low[pos - 1].isalpha()
-                ):
-                    m = label.match(low, pos)
-                    if m is not None:
-                        labels.append((pos, m.end(), self._family(low, pos, family)))
-                pos = low.find(anchor, pos + 1)
+        # one pass finds every position where an anchor starts (the longest one there; the
+        # shorter anchors that are its prefixes are tried too, as separate labels)
+        for pos, found in _anchor_hits(low):
+            if len(labels) >= _MAX_LABELS:
+                break
+            for anchor in _PREFIXES[found]:
+                if anchor.isascii() and pos and low[pos - 1].isascii() and low[pos - 1].isalpha():
+                    continue
+                family, label = _ANCHOR_RES[anchor]
+                m = label.match(low, pos)
+                if m is not None:
+                    labels.append((pos, m.end(), self._family(low, pos, family)))
         labels.sort(key=lambda item: (item[0], -item[1]))
         last_end = -1
         for start, end, family in labels:
@@ -373,7 +396,7 @@ class PasswordRule:
 # ("Abc!2345", "P@ssw0rd!", "Tr0ub4dor&3"), or an underscore with mixed case ("BlueSky_88").
 # Order ids, amounts, versions, addresses and hashes have no lower-case letter next to such a
 # symbol; e-mail addresses and URLs are skipped.
-_SHAPE_SYMBOL = re.compile(r"[A-Za-z0-9][!@#$^&*+=~_]+[A-Za-z0-9]")
+_SHAPE_SYMBOL = re.compile(r"[!@#$^&*+=~_]+")  # rare characters: the engine skips to them
 _SHAPE_STRONG = frozenset("!@#$^&*+=~")  # not "%": "50%off"
 _TOKEN_STOP = " \t\r\n'\"“”‘’`()[]{}<>,;，。；：（）【】「」、"
 _EMAIL_OR_URL = re.compile(
@@ -424,12 +447,19 @@ class PasswordShapeRule:
 
     def find(self, text: str) -> Iterable[Span]:
         last = -1
-        for n, m in enumerate(_SHAPE_SYMBOL.finditer(text)):
-            if n >= _MAX_SHAPES:
-                break
-            if m.start() < last:
+        n = 0
+        size = len(text)
+        for m in _SHAPE_SYMBOL.finditer(text):
+            start, end = m.span()
+            if start < last or not start or end >= size:
                 continue
-            lo, hi = _token_bounds(text, m.start() + 1)
+            before, after = text[start - 1], text[end]
+            if not (before.isascii() and before.isalnum() and after.isascii() and after.isalnum()):
+                continue  # the symbol must sit inside a token
+            n += 1
+            if n > _MAX_SHAPES:
+                break
+            lo, hi = _token_bounds(text, start)
             last = hi
             if password_shaped(text[lo:hi]):
                 yield Span(lo, hi, "password")

@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from itertools import accumulate
 
-from paydesk.domain.redaction.core import Span, lowered
+from paydesk.domain.redaction.core import Span, lowered, trie_pattern
 
 PHRASE_LENGTHS = (24, 21, 18, 15, 12)
 
@@ -66,6 +66,16 @@ _PHRASE_LABEL = re.compile(
 )
 _EN_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]{3,8}(?![A-Za-z])")
 _TOKENS = re.compile(r"[a-z]+|[^a-z]+")
+# bytes a–z stay, every other byte (UTF-8 of non-ASCII too) becomes a space: split() then gives
+# the same words as re.findall("[a-z]+") at C speed
+_LETTERS = bytes(b if 97 <= b <= 122 else 32 for b in range(256))
+
+
+@cache
+def _wordset_bytes() -> frozenset[bytes]:
+    return frozenset(w.encode("ascii") for w in wordlist("english"))
+
+
 _RUN12 = re.compile(r"\x01{12,}")
 _EN_GAP = re.compile(r"[\s,.;:\d)(\-\"'#/|*]{1,12}")
 _MAX_RUN = 48  # more list words in a row than any phrase: not prose, remove (bounded work)
@@ -85,15 +95,15 @@ class SeedPhraseRule:
         # cheap pre-check (C-speed findall + set lookups): 12 list words in a row, gaps ignored;
         # only those stretches get the exact (slower) pass
         low = lowered(text)
-        tokens = _TOKENS.findall(low)
-        if not tokens:
+        # one byte per word (1 = in the list), computed at C speed; words only (no gaps, no
+        # positions) — positions are worked out only when 12 list words do follow each other
+        words_b = low.encode("utf-8", "surrogatepass").translate(_LETTERS).split()
+        if "\x01" * 12 not in bytes(map(_wordset_bytes().__contains__, words_b)).decode("ascii"):
             return
+        tokens = _TOKENS.findall(low)
         first_is_word = "a" <= tokens[0][0] <= "z"
         words = tokens[0 if first_is_word else 1 :: 2]
-        # one byte per word (1 = in the list), computed at C speed
         flags = bytes(map(wl.__contains__, words)).decode("ascii")
-        if "\x01" * 12 not in flags:
-            return
         offsets = [0, *accumulate(map(len, tokens))]
         base = 0 if first_is_word else 1
         for stretch in _RUN12.finditer(flags):
@@ -157,16 +167,13 @@ class SeedPhraseRule:
                             yield Span(m.start() + run[0][0], end, "seed_phrase")
                     run = []
         low = lowered(text)
-        hits = 0
-        for anchor in _ZH_ANCHORS:
-            pos = low.find(anchor)
-            while pos >= 0 and hits < 64:  # a real message names its phrase a few times
-                hits += 1
-                filler = _ZH_FILLER.match(text, pos + len(anchor))
-                seg = _CJK_RUN.match(text, filler.end(), filler.end() + 40) if filler else None
-                if seg is not None:
-                    yield from _unspaced_phrase(seg.group(0), seg.start())
-                pos = low.find(anchor, pos + 1)
+        for hits, anchor in enumerate(_ZH_ANCHOR_SCAN.finditer(low)):
+            if hits >= 64:  # a real message names its phrase a few times
+                break
+            filler = _ZH_FILLER.match(text, anchor.end())
+            seg = _CJK_RUN.match(text, filler.end(), filler.end() + 40) if filler else None
+            if seg is not None:
+                yield from _unspaced_phrase(seg.group(0), seg.start())
 
 
 def _unspaced_phrase(s: str, start: int) -> Iterable[Span]:
@@ -194,6 +201,7 @@ _ZH_ANCHORS = (
     "备份短语", "种子短语", "钱包短语", "密语",
     "recovery phrase", "seed phrase", "mnemonic",
 )  # fmt: skip
+_ZH_ANCHOR_SCAN = re.compile(trie_pattern(_ZH_ANCHORS))
 _ZH_FILLER = re.compile(r"[^\u4e00-\u9fff\n]{0,6}(?:是|为|為|如下|：)?[^\u4e00-\u9fff\n]{0,4}")
 
 
@@ -235,9 +243,6 @@ def b58check_decode(s: str) -> bytes | None:
     return body
 
 
-# A leading *consumed* non-member character (instead of a lookbehind) keeps the engine's fast
-# scan and makes every attempt start at a run boundary: O(n), not O(n × word length).
-_LONG_RUN = re.compile(r"(?:^|[^0-9A-Za-z])([0-9A-Za-z]{50,})")
 _HEX_ONLY = re.compile(r"[0-9a-fA-F]+")
 _B58_ONLY = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
 # matched against a lower-cased window (case-insensitive matching is slow in the engine)
@@ -278,6 +283,35 @@ _LABELLED_KEY = re.compile(
 )
 
 
+# ASCII letters and digits → "a", every other byte (UTF-8 of non-ASCII too) → " ": then a run
+# of 50+ is a C-speed bytes.find, with no regex attempt at every word of ordinary text
+_RUN_BYTES = bytes(97 if chr(b).isascii() and chr(b).isalnum() else 32 for b in range(256))
+_RUN50 = b"a" * 50
+_NOT_A = re.compile(rb"[^a]")
+
+
+def _long_runs(text: str) -> Iterable[tuple[int, int]]:
+    """(start, end) in characters of every maximal run of 50+ ASCII letters/digits."""
+    raw = text.encode("utf-8", "surrogatepass")
+    flat = raw.translate(_RUN_BYTES)
+    pos = flat.find(_RUN50)
+    if pos < 0:
+        return
+    ascii_only = len(raw) == len(text)
+    chars, done = 0, 0  # char offset of byte offset `done` (runs start on ASCII: boundaries)
+    while pos >= 0:
+        stop = _NOT_A.search(flat, pos)
+        end = stop.start() if stop else len(flat)
+        if ascii_only:
+            start_c = pos
+        else:
+            chars += len(raw[done:pos].decode("utf-8", "surrogatepass"))
+            done = pos
+            start_c = chars
+        yield start_c, start_c + (end - pos)
+        pos = flat.find(_RUN50, end)
+
+
 class PrivateKeyRule:
     """Raw 64-hex keys (unless in transaction context), WIF and xprv keys (always), and any
     long token right after a "private key"/"私钥" label (whatever the encoding)."""
@@ -293,15 +327,14 @@ class PrivateKeyRule:
                 if n >= 200:
                     break
                 yield Span(m.start(1), m.end(1), "private_key")
-        # one scan for long ASCII alphanumeric runs; hex keys and base58 keys are told apart here
-        for m in _LONG_RUN.finditer(text):
-            start, end = m.start(1), m.end(1)
-            run = m.group(1)
+        # long ASCII alphanumeric runs; hex keys and base58 keys are told apart here
+        for run_start, end in _long_runs(text):
+            run, start = text[run_start:end], run_start
             if run[:2] in ("0x", "0X"):
                 run, start = run[2:], start + 2
             if len(run) == 64 and _HEX_ONLY.fullmatch(run):
-                if _nearest_is_key(text, m.start(1)):
-                    yield Span(m.start(1), end, "private_key")
+                if _nearest_is_key(text, run_start):
+                    yield Span(run_start, end, "private_key")
                 continue
             if len(run) > 112 or not _B58_ONLY.fullmatch(run):
                 continue
