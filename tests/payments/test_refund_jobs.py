@@ -13,6 +13,7 @@ import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from email import message_from_string, policy
 from typing import Any
 
 import pytest
@@ -24,12 +25,14 @@ from paydesk.payments.http import HttpPlatform
 from paydesk.payments.port import PlatformUnavailable
 from paydesk.services import refund_jobs, refunds
 from paydesk.services.context import AppContext
+from paydesk.services.email.ingest import ingest_bytes
 from paydesk.settings import get_settings
 from paydesk.store.accounts import RefundRequest
 from paydesk.store.audit import AuditEvent
+from paydesk.store.email import EmailOutbox
 from paydesk.store.ledger import LedgerAccount, LedgerRefund, LedgerTransaction
 from paydesk.store.tickets import Message
-from tests.factories import LI, agent, ticket
+from tests.factories import LI, agent
 from tests.fakes.platform_server import FakePlatform
 from tests.payments.conftest import QUEUES, alice_ticket, duplicate_charge, staff_client
 
@@ -119,7 +122,13 @@ def test_failed_refund_is_told_in_chinese_and_the_amount_is_refundable_again(pct
     from paydesk.payments.demo_ledger import seed
 
     seed(pctx.sessions, [(LI.name, LI.email, None, "zh-CN")])
-    tid = ticket(pctx, LI, body="我的退款呢").ticket_id
+    mail = (
+        f"From: 李娜 <{LI.email}>\r\nTo: support@topay.example\r\nSubject: 退款\r\n"
+        "Message-ID: <r1@example.cn>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "我的退款呢？\r\n"
+    ).encode()
+    tid = ingest_bytes(pctx, mail, source="cli").ticket_id  # an email ticket
+    assert tid is not None
     with pctx.read() as s:
         acct = s.scalars(select(LedgerAccount).where(LedgerAccount.email == LI.email)).one()
         paid = s.scalars(
@@ -155,6 +164,12 @@ def test_failed_refund_is_told_in_chinese_and_the_amount_is_refundable_again(pct
         assert s.get(LedgerTransaction, paid.id).refunded_minor == 0  # type: ignore[union-attr]
     zh = refunds.customer_refunds(pctx, done.customer_id, "zh-CN")[0]
     assert zh["status_text"].startswith("退款失败")
+    # the notice goes to the customer by email too (after commit, through the outbox)
+    with pctx.read() as s:
+        replies = s.scalars(select(EmailOutbox).where(EmailOutbox.kind == "reply")).all()
+    assert len(replies) == 1 and replies[0].to_addr == LI.email
+    body = message_from_string(replies[0].mime, policy=policy.SMTP).get_body(("plain",))
+    assert body is not None and "未能完成" in body.get_content()
 
 
 CRASH = textwrap.dedent(
