@@ -83,13 +83,17 @@ def record_from_inbound(
     if not candidates or inbound.hook_data.get("sender_unverified") is not None:
         return
     own = own_addresses(ctx)
+    sender = (inbound.email or "").lower()
+    # most mail is addressed to us alone: no query unless someone else is named
+    candidates = [a.lower() for a in candidates if a.lower() != sender and not is_own(a, own)]
+    if not candidates:
+        return
     s = uow.session
-    skip = _customer_addresses(s, ticket.customer_id) | {(inbound.email or "").lower()}
+    skip = _customer_addresses(s, ticket.customer_id)
     wanted: dict[str, str] = {}
     cc = set(meta.get("cc") or [])
-    for addr in candidates:
-        a = addr.lower()
-        if a in skip or is_own(a, own) or a in wanted:
+    for a in candidates:
+        if a in skip or a in wanted:
             continue
         try:
             normalize_email(a)
