@@ -385,6 +385,19 @@ def _thread(
         def owns(tid: int) -> bool:
             if not sender or not trust_headers:
                 return False
+            customer = s.scalar(
+                select(CustomerIdentity.id)
+                .join(Ticket, Ticket.customer_id == CustomerIdentity.customer_id)
+                .where(
+                    Ticket.id == tid,
+                    CustomerIdentity.kind == "email",
+                    CustomerIdentity.value == sender,
+                )
+                .limit(1)
+            )
+            if customer is not None:
+                return True
+            # a participant (Cc) answering the thread, e.g. by reply-all
             copied = s.scalar(
                 select(EmailParticipant.id).where(
                     EmailParticipant.ticket_id == tid,
@@ -392,21 +405,7 @@ def _thread(
                     EmailParticipant.active.is_(True),
                 )
             )
-            if copied is not None:
-                return True  # a participant (Cc) answering the thread, e.g. by reply-all
-            return (
-                s.scalar(
-                    select(CustomerIdentity.id)
-                    .join(Ticket, Ticket.customer_id == CustomerIdentity.customer_id)
-                    .where(
-                        Ticket.id == tid,
-                        CustomerIdentity.kind == "email",
-                        CustomerIdentity.value == sender,
-                    )
-                    .limit(1)
-                )
-                is not None
-            )
+            return copied is not None
 
         match = decide_thread(
             secret, clues, ticket_by_mid=by_mid, ticket_by_number=by_number, sender_owns=owns

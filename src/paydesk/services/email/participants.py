@@ -40,12 +40,20 @@ MAX_PER_TICKET = 20  # a mail copied to a whole department does not fan replies 
 
 
 def own_addresses(ctx: AppContext) -> set[str]:
+    """Our addresses (support, From, IMAP user); computed once per configuration (twice per
+    inbound mail otherwise, and `parseaddr` is not free)."""
     s = ctx.settings
+    key = (s.support_addresses, s.mail_from, s.imap_username)
+    cached = ctx.extras.get("email_own_addresses")
+    if cached is not None and cached[0] == key:
+        return set(cached[1])
     out = {a.strip().lower() for a in s.support_addresses.split(",") if "@" in a}
     out.add(parseaddr(s.mail_from)[1].lower())
     if s.imap_username and "@" in s.imap_username:
         out.add(s.imap_username.lower())
-    return {a for a in out if a}
+    found = frozenset(a for a in out if a)
+    ctx.extras["email_own_addresses"] = (key, found)
+    return set(found)
 
 
 def is_own(address: str, own: set[str]) -> bool:
