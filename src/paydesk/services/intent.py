@@ -46,6 +46,10 @@ SCREEN_THRESHOLD = 0.7
 
 
 def install(ctx: AppContext) -> None:
+    from paydesk.assistant import encoder
+
+    # the sentence encoder's embedding table is memory-mapped from the data dir (shared pages)
+    encoder.configure(ctx.settings.data_dir / "cache")
     holder = ModelHolder(ctx.settings.data_dir, DEFAULT_MODEL)
     ctx.extras["intent_model"] = holder
     fallback = ctx.classifier

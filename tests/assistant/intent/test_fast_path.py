@@ -4,12 +4,23 @@ full model on held-out phrasings while sparing the sentence encoder for most mes
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from paydesk.assistant import encoder
 from paydesk.assistant.intent.dataset import LabelledData, read_labelled_csv
-from paydesk.assistant.intent.features import FeatureConfig, Featurizer, tfidf
+from paydesk.assistant.intent.features import (
+    FeatureConfig,
+    Featurizer,
+    TfidfBlock,
+    _char_vectorizer,
+    _word_vectorizer,
+    tfidf,
+)
 from paydesk.assistant.intent.model import IntentModel, TrainConfig, train
 from paydesk.assistant.intent.store import BUNDLED_CSV, train_bundled
 from paydesk.assistant.intent.taxonomy import category_of
@@ -38,12 +49,35 @@ def fitted() -> Featurizer:
     return Featurizer(FeatureConfig(embedding_weight=0)).fit(data.texts)
 
 
+def sklearn_twin(block: TfidfBlock) -> TfidfVectorizer:
+    """scikit-learn's vectoriser with the block's vocabulary and idf: the reference."""
+    make = _word_vectorizer if block.analyzer == "word" else _char_vectorizer
+    vec = make(FeatureConfig(), dict(block.vocabulary_))
+    vec.idf_ = block.idf_
+    return vec
+
+
+def test_prediction_does_not_import_scikit_learn(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # a fresh interpreter loads a saved model and predicts: scikit-learn stays out of memory
+    model = train_bundled()
+    model.save(tmp_path / "m")
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from paydesk.assistant.intent.model import IntentModel\n"
+        f"m = IntentModel.load(Path({str(tmp_path / 'm')!r}))\n"
+        "assert m.screen_proba(['refund late']) is not None\n"
+        "print(any(k == 'sklearn' or k.startswith('sklearn.') for k in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 @pytest.mark.parametrize("block", ["word", "char"])
 def test_fast_tfidf_equals_scikit_learn(fitted: Featurizer, block: str) -> None:
     vec = getattr(fitted, block)
     texts = ODD_TEXTS + read_labelled_csv(HELDOUT).texts
     safe = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]  # sklearn side
-    want = vec.transform(safe).toarray()
+    want = sklearn_twin(vec).transform(safe).toarray()
     got = tfidf(vec, safe, 1.0).toarray()
     assert got.shape == want.shape
     assert np.abs(got - want).max() < 1e-6
@@ -54,8 +88,8 @@ def test_fast_tfidf_equals_scikit_learn(fitted: Featurizer, block: str) -> None:
 
 def test_char_grams_of_short_words_count_like_scikit_learn(fitted: Featurizer) -> None:
     # padded words shorter than the largest n ("a" → " a ") are the edge of char_wb
-    for text in ["a", "a b", "ab", "abc d", "一 二三"]:
-        want = fitted.char.transform([text]).toarray()
+    for text in ["a", "a b", "ab", "abc d", "一 二三", "abcdefg hi"]:
+        want = sklearn_twin(fitted.char).transform([text]).toarray()
         assert np.abs(tfidf(fitted.char, [text]).toarray() - want).max() < 1e-6, text
 
 
@@ -121,3 +155,12 @@ def test_screen_survives_save_and_load(tmp_path) -> None:  # type: ignore[no-unt
     # without the flag there is no screen, and callers fall back to the full model
     plain = train(data)
     assert plain.screen is None and plain.screen_proba(["x"]) is None
+
+
+def test_pure_python_analysers_match_scikit_learn(fitted: Featurizer) -> None:
+    texts = ODD_TEXTS[:6] + ["abcdefg hi", "I lost my card 卡丢了"]
+    for block in (fitted.word, fitted.char):
+        ref = sklearn_twin(block).build_analyzer()
+        ours = block.build_analyzer()
+        for t in texts:
+            assert sorted(ours(t)) == sorted(ref(t)), (block.analyzer, t)

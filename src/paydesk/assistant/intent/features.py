@@ -8,18 +8,23 @@
 
 Each sparse block is L2-normalised by the vectoriser, the embedding is unit length, so the weight
 of a block is its scale factor. The fitted state is plain data (vocabularies, idf arrays), saved as
-JSON + NumPy arrays — no pickle — and restored into the same scikit-learn vectorisers.
+JSON + NumPy arrays — no pickle — and restored as `TfidfBlock`s: prediction needs neither
+scikit-learn (about 90 MB of a process once imported) nor its per-call validation; training fits
+scikit-learn's vectorisers and keeps their vocabulary and idf.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+
+if TYPE_CHECKING:  # training only: scikit-learn is imported inside `Featurizer.fit`
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # one CJK ideograph, or a run of other word characters (so "I", "5" and "pin" are tokens too)
@@ -57,6 +62,8 @@ class FeatureConfig:
 def _word_vectorizer(
     cfg: FeatureConfig, vocabulary: dict[str, int] | None = None
 ) -> TfidfVectorizer:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     return TfidfVectorizer(
         token_pattern=WORD_PATTERN,
         ngram_range=cfg.word_ngrams,
@@ -70,6 +77,8 @@ def _word_vectorizer(
 def _char_vectorizer(
     cfg: FeatureConfig, vocabulary: dict[str, int] | None = None
 ) -> TfidfVectorizer:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     return TfidfVectorizer(
         analyzer="char_wb",
         ngram_range=cfg.char_ngrams,
@@ -105,19 +114,20 @@ class Featurizer:
 
     def __init__(self, config: FeatureConfig) -> None:
         self.config = config
-        self.word = _word_vectorizer(config)
-        self.char = _char_vectorizer(config)
+        self.word = TfidfBlock("word", config.word_ngrams, {}, np.zeros(0))
+        self.char = TfidfBlock("char_wb", config.char_ngrams, {}, np.zeros(0))
 
     def fit(self, texts: list[str]) -> Featurizer:
         texts = clip(texts)
-        self.word.fit(texts)
+        word = _word_vectorizer(self.config).fit(texts)
         try:
-            self.char.fit(texts)
+            char = _char_vectorizer(self.config).fit(texts)
         except ValueError:  # tiny corpora: no n-gram reaches min_df
-            self.char = _char_vectorizer(
+            char = _char_vectorizer(
                 FeatureConfig(**{**self.config.as_dict(), "char_min_df": 1})
-            )
-            self.char.fit(texts)
+            ).fit(texts)
+        self.word = TfidfBlock.of(word)
+        self.char = TfidfBlock.of(char)
         return self
 
     @property
@@ -172,14 +182,73 @@ class Featurizer:
     @classmethod
     def restore(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Featurizer:
         f = cls(FeatureConfig.from_dict(meta["config"]))
-        f.word = _word_vectorizer(f.config, {t: i for i, t in enumerate(meta["word_vocabulary"])})
-        f.word.idf_ = arrays["word_idf"].astype(np.float64)
-        f.char = _char_vectorizer(f.config, {t: i for i, t in enumerate(meta["char_vocabulary"])})
-        f.char.idf_ = arrays["char_idf"].astype(np.float64)
+        f.word = TfidfBlock(
+            "word",
+            f.config.word_ngrams,
+            {t: i for i, t in enumerate(meta["word_vocabulary"])},
+            arrays["word_idf"].astype(np.float64),
+        )
+        f.char = TfidfBlock(
+            "char_wb",
+            f.config.char_ngrams,
+            {t: i for i, t in enumerate(meta["char_vocabulary"])},
+            arrays["char_idf"].astype(np.float64),
+        )
         return f
 
 
-def tfidf(vec: TfidfVectorizer, texts: list[str], weight: float = 1.0) -> sp.csr_matrix:
+class TfidfBlock:
+    """A fitted, sublinear, L2-normed TF-IDF vectoriser as plain data (analyser kind, n-gram
+    range, vocabulary, idf), with the analyser of scikit-learn's `word` (WORD_PATTERN,
+    lower-cased) and `char_wb`. `tfidf(block, texts)` gives its matrix."""
+
+    def __init__(
+        self,
+        analyzer: str,
+        ngram_range: tuple[int, int],
+        vocabulary: dict[str, int],
+        idf: np.ndarray,
+    ) -> None:
+        self.analyzer = analyzer
+        self.ngram_range = (int(ngram_range[0]), int(ngram_range[1]))
+        self.vocabulary_ = vocabulary
+        self.idf_ = idf
+
+    @classmethod
+    def of(cls, vec: TfidfVectorizer) -> TfidfBlock:
+        return cls(
+            str(vec.analyzer), vec.ngram_range, dict(vec.vocabulary_), vec.idf_.astype(np.float64)
+        )
+
+    def build_analyzer(self) -> Callable[[str], list[str]]:
+        lo, hi = self.ngram_range
+        if self.analyzer == "word":
+            find = re.compile(WORD_PATTERN).findall
+
+            def words(text: str) -> list[str]:
+                toks = find(text.lower())
+                out = list(toks) if lo == 1 else []
+                for n in range(max(lo, 2), min(hi, len(toks)) + 1):
+                    out.extend(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
+                return out
+
+            return words
+
+        def char_wb(text: str) -> list[str]:
+            out: list[str] = []
+            for w in text.lower().split():
+                w = f" {w} "
+                for n in range(lo, hi + 1):
+                    if len(w) <= n:  # a padded word shorter than n counts once, whole
+                        out.append(w)
+                        break
+                    out.extend(w[i : i + n] for i in range(len(w) - n + 1))
+            return out
+
+        return char_wb
+
+
+def tfidf(vec: TfidfBlock, texts: list[str], weight: float = 1.0) -> sp.csr_matrix:
     """`vec.transform(texts) * weight` for a fitted, sublinear, L2-normed vectoriser, without
     scikit-learn's per-call input validation — which costs more than the arithmetic for the few
     short texts of an intake batch. Same analyser, vocabulary and idf, so the same numbers.
@@ -268,7 +337,7 @@ class _CharGrams:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def _vocab_list(v: TfidfVectorizer) -> list[str]:
+def _vocab_list(v: TfidfBlock) -> list[str]:
     terms = [""] * len(v.vocabulary_)
     for term, i in v.vocabulary_.items():
         terms[i] = term

@@ -25,11 +25,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
-from sklearn.svm import LinearSVC
+
+if TYPE_CHECKING:  # training only: scikit-learn is imported when a model is fitted
+    from sklearn.svm import LinearSVC
 
 from paydesk.assistant.intent.dataset import LabelledData, ModelFormatError
 from paydesk.assistant.intent.features import FeatureConfig, Featurizer, clip, embed
@@ -251,6 +252,8 @@ def _fit_head(
 
 
 def _svm(config: TrainConfig) -> LinearSVC:
+    from sklearn.svm import LinearSVC
+
     return LinearSVC(C=config.c, random_state=config.seed, max_iter=5000)
 
 
@@ -260,6 +263,8 @@ def _calibration_split(y: np.ndarray, config: TrainConfig) -> tuple[np.ndarray, 
     n_cal = int(round(len(y) * config.calibration_fraction))
     if counts.min() < 3 or n_cal < len(counts):
         return None
+    from sklearn.model_selection import train_test_split
+
     idx = np.arange(len(y))
     fit_idx, cal_idx = train_test_split(idx, test_size=n_cal, stratify=y, random_state=config.seed)
     return fit_idx, cal_idx

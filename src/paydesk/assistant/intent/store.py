@@ -1,7 +1,8 @@
 """Where models live (`<data_dir>/models/<name>/`) and the default TOPAY model.
 
 The default model `topay` is trained from the bundled, hand-labelled bilingual CSV the first time
-a process needs it (≈ 1–3 s), then saved under the data dir and memoised per process. A model that
+a data dir needs it (≈ 3–5 s, in a child process so that a server never imports scikit-learn or the
+encoder just to train), then saved under the data dir and memoised per process. A model that
 an operator trained under the same name (`paydesk intent train my.csv --model topay`) is used
 instead; a cached bundled model whose CSV or code has changed since is retrained.
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -66,19 +69,53 @@ def train_bundled() -> IntentModel:
         return model
 
 
-def load_default(data_dir: Path) -> IntentModel:
-    """The `topay` model of this data dir: the operator's, a valid cached one, or a fresh one."""
+def _current(path: Path) -> IntentModel | None:
+    """The model saved at `path` if it is the operator's or an up-to-date bundled one."""
     from paydesk.assistant.intent.model import IntentModel
 
-    path = model_dir(data_dir, DEFAULT_MODEL)
     try:
         model = IntentModel.load(path)
-        if model.meta.get("source") != "bundled" or model.meta.get("fingerprint") == (
-            bundled_fingerprint()
-        ):
-            return model
     except ModelFormatError:
-        pass
+        return None
+    if model.meta.get("source") != "bundled" or model.meta.get("fingerprint") == (
+        bundled_fingerprint()
+    ):
+        return model
+    return None
+
+
+def _train_in_child(path: Path) -> bool:
+    """Train and save the bundled model in a child process. Training imports scikit-learn and
+    the sentence encoder (~150 MB that a server would otherwise keep for its whole life);
+    predicting needs neither. True when the child saved a model."""
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "paydesk.assistant.intent.store", str(path)],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        return True
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("training the default intent model in a child process failed: %s", exc)
+        return False
+
+
+def load_default(data_dir: Path) -> IntentModel:
+    """The `topay` model of this data dir: the operator's, a valid cached one, or a fresh one
+    (trained in a child process unless this process already holds one)."""
+    path = model_dir(data_dir, DEFAULT_MODEL)
+    model = _current(path)
+    if model is not None:
+        return model
+    fp = bundled_fingerprint()
+    if fp not in _bundled and _train_in_child(path):
+        model = _current(path)
+        if model is not None:
+            with _bundled_lock:  # the next data dir of this process copies it from memory
+                _bundled.clear()
+                _bundled[fp] = model
+            return model
     model = train_bundled()
     try:
         model.save(path)
@@ -131,3 +168,7 @@ class ModelHolder:
     def predict(self, text: str, locale: str | None = None) -> tuple[str, float]:
         """(sub-intent label, confidence) — the interface the assistant uses."""
         return self.get().predict(text, locale)
+
+
+if __name__ == "__main__":  # `python -m paydesk.assistant.intent.store PATH`: see _train_in_child
+    train_bundled().save(Path(sys.argv[1]))
