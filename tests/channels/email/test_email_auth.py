@@ -11,15 +11,19 @@ from pathlib import Path
 
 import dkim
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from tests.factories import PASSWORD, agent
 
 from paydesk.channels.email.auth import (
     MethodResult,
     aligned,
+    check_sender,
     evaluate,
     parse_authentication_results,
     trusted_results,
+    verify_dkim,
 )
 from paydesk.services.email.ingest import ingest_bytes
 from paydesk.store.audit import AuditEvent
@@ -104,6 +108,28 @@ def test_only_the_trusted_authserv_id_counts():
 def test_verdict(results, verdict):
     rs = [MethodResult(m, r, p) for m, r, p in results]
     assert evaluate("alice@example.com", rs).verdict == verdict
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='abc.=;()"\\ -_/@xyz\r\n', max_size=200))
+def test_results_parser_never_raises(value):
+    authserv, results = parse_authentication_results(value)
+    assert isinstance(authserv, str) and all(r.method for r in results)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=400))
+def test_checks_never_raise_on_garbage(raw):
+    head = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=s; h=from; bh=x; b=y\r\n"
+    for data in (raw, head + raw):
+        assert all(r.method == "dkim" for r in verify_dkim(data, lambda name: None))
+        auth = check_sender(
+            b"Authentication-Results: mx; dmarc=fail\r\n" + data,
+            "a@example.com",
+            trusted_ids={"mx"},
+            resolver=lambda name: None,
+        )
+        assert auth.verdict in ("pass", "fail", "none")
 
 
 def test_alignment():

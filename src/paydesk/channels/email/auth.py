@@ -121,6 +121,8 @@ def parse_authentication_results(value: str) -> tuple[str, list[MethodResult]]:
             continue
         method, result = tokens[0]
         method = method.split("/", 1)[0].lower()
+        if not method or not result.strip('"'):
+            continue
         props = {}
         for key, val in tokens[1:]:
             key = key.lower()

@@ -14,6 +14,7 @@ and an `email.sender_unverified` audit event records the evidence.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from paydesk.channels.email.auth import NONE, SenderAuth, TxtResolver, check_sender, evaluate
@@ -21,6 +22,8 @@ from paydesk.domain.inbound import InboundMessage
 from paydesk.services import audit
 from paydesk.services.actors import system_actor
 from paydesk.services.context import AppContext
+
+log = logging.getLogger(__name__)
 
 
 def trusted_ids(ctx: AppContext) -> set[str]:
@@ -45,7 +48,12 @@ def check(ctx: AppContext, raw: bytes, from_addr: str | None, *, dkim: bool = Tr
     res = resolver(ctx) if dkim else None
     if not ids and res is None:
         return evaluate(from_addr, [])
-    return check_sender(raw, from_addr, trusted_ids=ids, resolver=res)
+    try:
+        return check_sender(raw, from_addr, trusted_ids=ids, resolver=res)
+    except Exception as exc:  # noqa: BLE001 - fail closed: stored, but joins only by token
+        log.warning("sender authentication check failed: %s", exc)
+        domain = (from_addr or "").rpartition("@")[2]
+        return SenderAuth("fail", domain, (), (f"check failed ({type(exc).__name__})",))
 
 
 def is_unverified(ctx: AppContext, auth: SenderAuth) -> bool:
