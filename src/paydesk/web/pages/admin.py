@@ -43,7 +43,7 @@ async def _writer(request: Request, ctx: Any) -> tuple[SessionInfo, FormData]:
     """Signed-in admin posting a form with the session's CSRF token (else 404 / 403)."""
     info = require_staff(request, ctx)
     staff.require_admin(info.actor)
-    form = await request.form(max_files=0, max_fields=500)
+    form = await request.form(max_files=0, max_fields=5000)
     csrf.check(request, info, str(form.get("csrf_token", "")))
     csrf.prepare(request, info)
     return info, form
