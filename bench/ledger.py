@@ -1,6 +1,7 @@
 """Console ticket page with the payments sidebar against a sandbox ledger of 1M transactions.
 
     .venv/bin/python bench/ledger.py [--rows 1000000] [--requests 200] [--db sqlite|postgresql|both]
+                                     [--explain]
 
 Bulk-loads the ledger (SQLite executemany in one transaction, PostgreSQL COPY), then requests
 the agent's ticket page in-process (TestClient) and prints p50/p95/p99 — with the sidebar panel
@@ -147,7 +148,41 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def run(kind: str, url: str, n_rows: int, n_req: int) -> None:
+def explain(ctx, client, url: str) -> None:  # type: ignore[no-untyped-def]
+    """EXPLAIN ANALYZE every SELECT that one ticket page with the sidebar sends: the plan's
+    first line, its execution time, and a warning for a full scan."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, object]] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and not executemany:
+            seen.append((statement, parameters))
+
+    event.listen(ctx.engine, "before_cursor_execute", grab)
+    try:
+        client.get(url)
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", grab)
+    prefix = "EXPLAIN ANALYZE " if ctx.dialect == "postgresql" else "EXPLAIN QUERY PLAN "
+    raw = ctx.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for statement, params in seen:
+            cur.execute(prefix + statement, params)
+            plan = [str(r[-1] if ctx.dialect == "sqlite" else r[0]) for r in cur.fetchall()]
+            took = next((x for x in plan if x.startswith("Execution Time")), "")
+            scan = [x.strip() for x in plan if "Seq Scan" in x or x.startswith("SCAN ")]
+            first = " ".join(statement.split())[:110]
+            print(f"  {took or plan[0][:60]:32s} {first}")
+            for x in scan:
+                print(f"      full scan: {x[:120]}")
+        raw.rollback()
+    finally:
+        raw.close()
+
+
+def run(kind: str, url: str, n_rows: int, n_req: int, show_plans: bool = False) -> None:
     from fastapi.testclient import TestClient
 
     from paydesk.web.app import create_app
@@ -184,6 +219,9 @@ def run(kind: str, url: str, n_rows: int, n_req: int) -> None:
         client.cookies.set("pd_staff", raw)
         page = client.get(urls[0]).text
         assert 'id="payments-panel"' in page and 'id="txns"' in page, "sidebar missing"
+        if show_plans:
+            print(f"[{kind}] the sidebar's queries:")
+            explain(ctx, client, urls[1])
         with_panel = measure(client, urls, n_req)
         saved = list(agent_pages.TICKET_PANELS)
         agent_pages.TICKET_PANELS[:] = [p for p in saved if "payments" not in p]
@@ -204,10 +242,11 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--explain", action="store_true", help="print the sidebar's query plans")
     args = ap.parse_args()
     if args.db in ("sqlite", "both"):
         path = Path(tempfile.mkdtemp(prefix="pd-bench-db-")) / "bench.db"
-        run("sqlite", f"sqlite:///{path}", args.rows, args.requests)
+        run("sqlite", f"sqlite:///{path}", args.rows, args.requests, args.explain)
     if args.db in ("postgresql", "both"):
         base = os.environ.get("PAYDESK_BENCH_DATABASE_URL") or os.environ.get(
             "PAYDESK_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -219,7 +258,7 @@ def main() -> None:
             c.execute(text(f'CREATE DATABASE "{name}"'))
         try:
             run("postgresql", u.set(database=name).render_as_string(hide_password=False),
-                args.rows, args.requests)  # fmt: skip
+                args.rows, args.requests, args.explain)  # fmt: skip
         finally:
             with admin.connect() as c:
                 c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -330,6 +330,8 @@ def test_retries_back_off_then_a_supervisor_is_asked(client, pctx) -> None:  # t
     staff_client(client, pctx, role="supervisor", email="sup@topay.example")
     page = client.get("/agent/refunds")
     assert page.status_code == 200 and f'id="stuck-{rid}"' in page.text
+    panel = client.get(f"/agent/tickets/{tid}").text  # the ticket's sidebar says why, offers retry
+    assert "3 attempts" in panel and f"/api/v1/refunds/{rid}/execute" in panel
     r = client.post(f"/api/v1/refunds/{rid}/execute", json={})
     assert r.status_code == 200 and r.json()["status"] == "submitted", r.text
     with pctx.read() as s:

@@ -40,7 +40,6 @@ from paydesk.store.base import utcnow
 from paydesk.store.tickets import Ticket
 
 OPEN_STATES = ("pending_approval", "approved", "executing", "submitted", "stuck")
-STUCK_SECONDS = 300  # an "executing" request older than this may be executed again (same key)
 DISPUTE_KINDS = ("dispute", "chargeback")
 DISPUTE_STATES = ("open", "responded", "won", "lost", "withdrawn")
 
@@ -270,14 +269,15 @@ def execute_refund(ctx: AppContext, actor: Actor, request_id: int) -> RefundRequ
     """Send an approved request to the platform. Safe to call any number of times at once: one
     caller wins the approved → executing transition; the others get the current state back.
     The platform call carries the request's idempotency key, so a request left `executing` by a
-    crash (after STUCK_SECONDS) or flagged `stuck` (by a supervisor) can be sent again safely."""
+    crash (after `refund_stuck_seconds`) or flagged `stuck` (by a supervisor) can be sent again
+    safely."""
     actor.require(Perm.TICKET_WRITE)
     with ctx.read() as s:
         req = access_refund(s, actor, request_id)
     now = utcnow()
     startable = (RefundRequest.status == "approved") | (
         (RefundRequest.status == "executing")
-        & (RefundRequest.updated_at < now - timedelta(seconds=STUCK_SECONDS))
+        & (RefundRequest.updated_at < now - timedelta(seconds=ctx.settings.refund_stuck_seconds))
     )
     if actor.can(Perm.REFUND_APPROVE):
         startable = startable | (RefundRequest.status == "stuck")
