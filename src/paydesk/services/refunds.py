@@ -326,22 +326,16 @@ def refresh_status(ctx: AppContext, request_id: int) -> RefundRequest:
 
 def stuck_requests(ctx: AppContext, actor: Actor, limit: int = 100) -> list[RefundRequest]:
     """Requests the refund job gave up retrying: a supervisor checks and retries them."""
-    actor.require(Perm.REFUND_APPROVE)
-    with ctx.read() as s:
-        return list(
-            s.scalars(
-                select(RefundRequest)
-                .where(
-                    RefundRequest.workspace_id == actor.workspace_id,
-                    RefundRequest.status == "stuck",
-                )
-                .order_by(RefundRequest.id)
-                .limit(limit)
-            )
-        )
+    return _waiting_for_supervisor(ctx, actor, "stuck", limit)
 
 
 def pending_approvals(ctx: AppContext, actor: Actor, limit: int = 100) -> list[RefundRequest]:
+    return _waiting_for_supervisor(ctx, actor, "pending_approval", limit)
+
+
+def _waiting_for_supervisor(
+    ctx: AppContext, actor: Actor, status: str, limit: int
+) -> list[RefundRequest]:
     actor.require(Perm.REFUND_APPROVE)
     with ctx.read() as s:
         return list(
@@ -349,7 +343,7 @@ def pending_approvals(ctx: AppContext, actor: Actor, limit: int = 100) -> list[R
                 select(RefundRequest)
                 .where(
                     RefundRequest.workspace_id == actor.workspace_id,
-                    RefundRequest.status == "pending_approval",
+                    RefundRequest.status == status,
                 )
                 .order_by(RefundRequest.id)
                 .limit(limit)
