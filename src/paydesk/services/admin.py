@@ -204,7 +204,7 @@ def list_queues(ctx: AppContext, actor: Actor) -> list[dict[str, Any]]:
             select(Queue).where(Queue.workspace_id == actor.workspace_id).order_by(Queue.id)
         ).all()
         counts = dict(
-            s.execute(  # type: ignore[arg-type]
+            s.execute(
                 select(Ticket.queue_id, func.count(Ticket.id))
                 .where(
                     Ticket.workspace_id == actor.workspace_id,

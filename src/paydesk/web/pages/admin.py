@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -29,6 +29,8 @@ from paydesk.web.sessions import require_staff
 from paydesk.web.templating import render
 
 router = APIRouter(prefix="/agent/admin", include_in_schema=False)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def _reader(request: Request, ctx: Any) -> SessionInfo:
@@ -86,7 +88,8 @@ def _page(
     )
 
 
-async def _call(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+async def _call(fn: Callable[P, T], *args: P.args, **kw: P.kwargs) -> T:
+    """A service call (blocking database work) off the event loop."""
     return await asyncio.to_thread(fn, *args, **kw)
 
 
