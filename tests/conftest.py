@@ -94,6 +94,16 @@ def _pg_reset(ctx: AppContext) -> None:
         conn.execute(text("ALTER SEQUENCE ticket_number_seq RESTART WITH 10001"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _bundled_intent_model() -> None:
+    """Train the default intent model once per test process, in process: every test's fresh data
+    dir then saves it from memory instead of training it in a child process (what a server does,
+    covered by tests/assistant/intent/test_fast_path.py)."""
+    from paydesk.assistant.intent.store import train_bundled
+
+    train_bundled()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_kind(request: pytest.FixtureRequest) -> str:
     if request.param == "postgresql" and not PG_URL:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -290,6 +290,9 @@ def send_visitor_message(
     return SendResult(seq, res.message_id, False, res.ticket_id)
 
 
+_CHAT_EVENT = ChatEvent.__table__
+
+
 def _after_intake(
     ctx: AppContext,
     uow: UnitOfWork,
@@ -300,8 +303,8 @@ def _after_intake(
 ) -> None:
     """Intake hook: a chat message also becomes the next event of its chat session.
 
-    Two statements on the hot path: one UPDATE ... RETURNING (next seq, ticket link, and the
-    "ended" check, atomically) and one INSERT of the event."""
+    One statement on the hot path: an UPDATE ... RETURNING (next seq, ticket link, and the
+    "ended" check, atomically); the event row is deferred into the batch's multi-row INSERT."""
     sess_id = inbound.metadata.get("chat_session") if inbound.metadata else None
     if inbound.channel != Channel.CHAT or not isinstance(sess_id, int):
         return
@@ -325,17 +328,19 @@ def _after_intake(
     client_id = str(inbound.metadata.get("chat_client_id"))
     now = utcnow()
     data = {"body": message.body, "author_name": row.name, "attachments": atts}
-    s.execute(
-        insert(ChatEvent).values(
-            session_id=sess_id,
-            seq=row.last_seq,
-            type="message",
-            author_type=AuthorType.CUSTOMER.value,
-            client_id=client_id,
-            message_id=message.id,
-            data=data,
-            created_at=now,
-        )
+    # written with the batch's other deferred rows in one INSERT just before the commit
+    uow.defer_insert(
+        _CHAT_EVENT,
+        {
+            "session_id": sess_id,
+            "seq": row.last_seq,
+            "type": "message",
+            "author_type": AuthorType.CUSTOMER.value,
+            "client_id": client_id,
+            "message_id": message.id,
+            "data": data,
+            "created_at": now,
+        },
     )
     ev = {
         "type": "message",

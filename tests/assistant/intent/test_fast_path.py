@@ -164,3 +164,14 @@ def test_pure_python_analysers_match_scikit_learn(fitted: Featurizer) -> None:
         ours = block.build_analyzer()
         for t in texts:
             assert sorted(ours(t)) == sorted(ref(t)), (block.analyzer, t)
+
+
+def test_a_server_trains_the_default_model_in_a_child_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from paydesk.assistant.intent.store import _current, _train_in_child, model_dir
+
+    path = model_dir(tmp_path, "topay")
+    assert _current(path) is None
+    assert _train_in_child(path)
+    model = _current(path)  # saved by the child, current, and with its cheap head
+    assert model is not None and model.screen is not None
+    assert model.meta.get("source") == "bundled"
