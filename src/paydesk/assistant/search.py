@@ -30,6 +30,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,10 +78,11 @@ _OWN_STOPWORDS = frozenset(
 
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
+    # scikit-learn's English list, kept as data: importing scikit-learn costs a process ~90 MB
+    lines = Path(__file__).with_name("stopwords_en.txt").read_text("utf-8").splitlines()
+    english = frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
     keep = {"not", "no", "nothing", "never", "call", "find", "first", "last"}
-    return _OWN_STOPWORDS | (ENGLISH_STOP_WORDS - keep)
+    return _OWN_STOPWORDS | (english - keep)
 
 
 _SENT = re.compile(r"(?<=[。！？!?；;])|(?<=\.)\s+|\n+")
@@ -300,17 +302,17 @@ class KbIndex:
         return normalise(f"{d.title} {d.title} {' '.join(d.tags)} {d.lead[:200]}")
 
     def _build_chars(self) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        # scikit-learn's TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf)
+        # as plain data (same vocabulary, idf and matrix), without importing scikit-learn
+        from paydesk.assistant.intent.features import TfidfBlock, tfidf
 
-        self.chars_vec = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, dtype=np.float32, min_df=1
-        )
         # "·" keeps the vocabulary non-empty when every article is a single character
         texts = [self._char_text(d) + " ··" for d in self.docs]
-        self.chars_t = self.chars_vec.fit_transform(texts).T.tocsr()  # n-gram-major
-        self._analyze = self.chars_vec.build_analyzer()
-        self._grams: dict[str, int] = self.chars_vec.vocabulary_
-        self._gram_idf = self.chars_vec.idf_.astype(np.float32)
+        block = TfidfBlock.fit("char_wb", (2, 4), texts)
+        self.chars_t = tfidf(block, texts).T.tocsr()  # n-gram-major
+        self._analyze = block.build_analyzer()
+        self._grams: dict[str, int] = block.vocabulary_
+        self._gram_idf = block.idf_.astype(np.float32)
 
     def _chars(self, q: str) -> np.ndarray:
         """Cosine of the query's character n-grams with every article (sklearn's transform,

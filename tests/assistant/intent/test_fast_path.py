@@ -14,6 +14,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from paydesk.assistant import encoder
 from paydesk.assistant.intent.dataset import LabelledData, read_labelled_csv
 from paydesk.assistant.intent.features import (
+    WORD_PATTERN,
     FeatureConfig,
     Featurizer,
     TfidfBlock,
@@ -175,3 +176,40 @@ def test_a_server_trains_the_default_model_in_a_child_process(tmp_path) -> None:
     model = _current(path)  # saved by the child, current, and with its cheap head
     assert model is not None and model.screen is not None
     assert model.meta.get("source") == "bundled"
+
+
+@pytest.mark.parametrize(("analyzer", "ngrams"), [("char_wb", (2, 4)), ("word", (1, 2))])
+def test_block_fit_equals_scikit_learn_fit(analyzer: str, ngrams: tuple[int, int]) -> None:
+    texts = ODD_TEXTS[:7] + read_labelled_csv(HELDOUT).texts[:60] + [" ··"]
+    texts = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]
+    block = TfidfBlock.fit(analyzer, ngrams, texts)
+    ref = TfidfVectorizer(
+        analyzer=analyzer,
+        ngram_range=ngrams,
+        token_pattern=WORD_PATTERN if analyzer == "word" else None,
+        sublinear_tf=True,
+        dtype=np.float32,
+    ).fit(texts)
+    assert block.vocabulary_ == ref.vocabulary_
+    assert np.allclose(block.idf_, ref.idf_)
+    assert np.abs(tfidf(block, texts).toarray() - ref.transform(texts).toarray()).max() < 1e-6
+
+
+def test_search_and_prediction_do_not_import_scikit_learn() -> None:
+    code = (
+        "import sys\n"
+        "from paydesk.assistant.search import KbIndex, stopwords\n"
+        "assert 'the' in stopwords()\n"
+        "print(any(k == 'sklearn' or k.startswith('sklearn.') for k in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_stopword_list_is_scikit_learns() -> None:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from paydesk.assistant.search import _OWN_STOPWORDS, stopwords
+
+    keep = {"not", "no", "nothing", "never", "call", "find", "first", "last"}
+    assert stopwords() == _OWN_STOPWORDS | (ENGLISH_STOP_WORDS - keep)

@@ -215,6 +215,22 @@ class TfidfBlock:
         self.idf_ = idf
 
     @classmethod
+    def fit(
+        cls, analyzer: str, ngram_range: tuple[int, int], texts: list[str], min_df: int = 1
+    ) -> TfidfBlock:
+        """Vocabulary (sorted, as scikit-learn's) and smooth idf — ln((1+n)/(1+df)) + 1 — of
+        `texts`, like `TfidfVectorizer(analyzer, ngram_range, min_df).fit(texts)`."""
+        analyze = cls(analyzer, ngram_range, {}, np.zeros(0)).build_analyzer()
+        df: dict[str, int] = {}
+        for text in texts:
+            for term in set(analyze(text)):
+                df[term] = df.get(term, 0) + 1
+        terms = sorted(t for t, k in df.items() if k >= min_df)
+        counts = np.array([df[t] for t in terms], dtype=np.float64)
+        idf = np.log((1 + len(texts)) / (1 + counts)) + 1.0
+        return cls(analyzer, ngram_range, {t: i for i, t in enumerate(terms)}, idf)
+
+    @classmethod
     def of(cls, vec: TfidfVectorizer) -> TfidfBlock:
         return cls(
             str(vec.analyzer), vec.ngram_range, dict(vec.vocabulary_), vec.idf_.astype(np.float64)
