@@ -137,6 +137,7 @@ def live_server() -> Iterator[LiveServer]:
     )
     ctx = build_context(settings)
     prepare(ctx)
+    ctx.extras["intent_model"].get()  # saves this process's trained model into the server's dir
     proc = subprocess.Popen(
         [sys.executable, "-m", "paydesk.cli", "serve", "--port", str(port)], env=env, cwd=ROOT
     )

@@ -62,6 +62,10 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         "PAYDESK_LOG_LEVEL": "warning",
     }
     exe = str(Path(sys.executable).parent / "paydesk")
+    # the servers find this process's trained intent model in their data dir (no child training)
+    from paydesk.assistant.intent.store import load_default
+
+    load_default(tmp_path / "data")
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     ctx = None
