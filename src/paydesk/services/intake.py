@@ -162,10 +162,7 @@ def receive(ctx: AppContext, msg: InboundMessage, *, actor: Actor | None = None)
             "a customer needs an email, phone, platform user id or visitor id", field="customer"
         )
     key = f"{msg.channel.value}:{msg.idempotency_key}" if msg.idempotency_key else None
-    if key:
-        dup = _find_duplicate(ctx, key)
-        if dup:
-            return dup
+    # a key committed earlier is found by the group commit, in the same transaction as the write
     subject, body, html = redact_inbound(ctx, msg)
     # attachments are checked and written (content-addressed) before the transaction
     files = []
@@ -220,24 +217,20 @@ def _category(
     return ctx.classifier(f"{subject}\n{body}", locale)
 
 
-def _find_duplicate(ctx: AppContext, key: str) -> IntakeResult | None:
-    with ctx.read() as s:
-        row = s.execute(
-            select(
-                Message.id,
-                Message.ticket_id,
-                Ticket.number,
-                Ticket.status,
-                Ticket.category,
-                Ticket.priority,
-                Ticket.queue_id,
-                Ticket.customer_id,
-            )
-            .join(Ticket, Ticket.id == Message.ticket_id)
-            .where(Message.idempotency_key == key)
-        ).first()
-    if row is None:
-        return None
+_DUPLICATE_COLUMNS = (
+    _M.c.idempotency_key,
+    _M.c.id,
+    _M.c.ticket_id,
+    _T.c.number,
+    _T.c.status,
+    _T.c.category,
+    _T.c.priority,
+    _T.c.queue_id,
+    _T.c.customer_id,
+)
+
+
+def _duplicate(row: Any) -> IntakeResult:
     return IntakeResult(
         "duplicate",
         row.ticket_id,
@@ -250,6 +243,20 @@ def _find_duplicate(ctx: AppContext, key: str) -> IntakeResult | None:
         row.queue_id,
         row.customer_id,
     )
+
+
+def _committed_keys(conn: Connection, keys: list[str]) -> dict[str, IntakeResult]:
+    rows = conn.execute(
+        select(*_DUPLICATE_COLUMNS)
+        .join(_T, _T.c.id == _M.c.ticket_id)
+        .where(_M.c.idempotency_key.in_(keys))
+    )
+    return {row.idempotency_key: _duplicate(row) for row in rows}
+
+
+def _find_duplicate(ctx: AppContext, key: str) -> IntakeResult | None:
+    with ctx.read() as s:
+        return _committed_keys(s.connection(), [key]).get(key)
 
 
 # --- group commit ---------------------------------------------------------------------------
@@ -335,7 +342,17 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
                 dup_of[i] = first_of_key[p.key]
             else:
                 first_of_key[p.key] = i
-    live = [i for i in range(len(items)) if i not in dup_of]
+    # keys committed earlier (a client's retry): one query for the batch, inside the write
+    # transaction, so no item pays a read of its own before it queues
+    committed = _committed_keys(conn, list(first_of_key)) if first_of_key else {}
+    for key, i in first_of_key.items():
+        if key in committed:
+            results[i] = committed[key]
+    live = [i for i in range(len(items)) if i not in dup_of and results[i] is None]
+    if not live:  # every item was a retry of something committed before
+        for i, first in dup_of.items():
+            results[i] = results[first]
+        return [r for r in results if r is not None]
 
     customer_ids = _customers(conn, [items[i] for i in live], now)
     cust = dict(zip(live, customer_ids, strict=True))
