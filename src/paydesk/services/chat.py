@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -291,6 +291,14 @@ def send_visitor_message(
 
 
 _CHAT_EVENT = ChatEvent.__table__
+_CS = ChatSession.__table__
+# built once (a statement per message cost more to construct than to run)
+_NEXT_SEQ = (
+    update(_CS)
+    .where(_CS.c.id == bindparam("sid"), _CS.c.status != "ended")
+    .values(last_seq=_CS.c.last_seq + 1, ticket_id=bindparam("tid"), customer_id=bindparam("cid"))
+    .returning(_CS.c.last_seq, _CS.c.status, _CS.c.public_id, _CS.c.name)
+)
 
 
 def _after_intake(
@@ -309,16 +317,11 @@ def _after_intake(
     if inbound.channel != Channel.CHAT or not isinstance(sess_id, int):
         return
     s = uow.session
-    row = s.execute(
-        update(ChatSession)
-        .where(ChatSession.id == sess_id, ChatSession.status != "ended")
-        .values(
-            last_seq=ChatSession.last_seq + 1, ticket_id=ticket.id, customer_id=ticket.customer_id
-        )
-        .returning(
-            ChatSession.last_seq, ChatSession.status, ChatSession.public_id, ChatSession.name
-        )
-    ).first()
+    row = (
+        s.connection()
+        .execute(_NEXT_SEQ, {"sid": sess_id, "tid": ticket.id, "cid": ticket.customer_id})
+        .first()
+    )
     if row is None:  # rolls the whole message back: nothing is stored for an ended chat
         raise Conflict("this chat has ended; start a new one", field="session")
     atts: list[dict[str, Any]] = []

@@ -344,7 +344,13 @@ async def visitor_socket(websocket: WebSocket) -> None:
                     "duplicate": res.duplicate,
                 }
             )
-            if not res.duplicate and ctx.extras.get("assistant_answer") is not None:
+            # only a chat not yet handed to people gets an answer (run_assistant re-checks it
+            # in the database); after a handoff no message pays for that read
+            if (
+                not res.duplicate
+                and state["status"] in ("new", "bot")
+                and ctx.extras.get("assistant_answer") is not None
+            ):
                 task = asyncio.create_task(
                     asyncio.to_thread(
                         chat_svc.run_assistant, ctx, sess.public_id, frame.data["body"]
