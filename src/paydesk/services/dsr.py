@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from paydesk.domain.errors import Conflict, InvalidInput
@@ -34,6 +34,8 @@ from paydesk.services.files import read_bytes
 from paydesk.store.auth import MagicLink, WebSession
 from paydesk.store.base import utcnow
 from paydesk.store.customers import CustomerIdentity
+from paydesk.store.email import EmailRaw
+from paydesk.store.email_participants import EmailParticipant
 from paydesk.store.models import metadata
 from paydesk.store.tickets import Attachment, Message, Ticket
 
@@ -151,6 +153,8 @@ class ErasureResult:
     tickets_held: dict[str, int] = field(default_factory=dict)
     identities_removed: int = 0
     attachments_removed: int = 0
+    email_participants_removed: int = 0
+    raw_emails_erased: int = 0
     other_records_kept: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -160,6 +164,8 @@ class ErasureResult:
             "tickets_held": self.tickets_held,
             "identities_removed": self.identities_removed,
             "attachments_removed": self.attachments_removed,
+            "email_participants_removed": self.email_participants_removed,
+            "raw_emails_erased": self.raw_emails_erased,
             "other_records_kept": self.other_records_kept,
         }
 
@@ -183,6 +189,7 @@ def erase_customer(ctx: AppContext, actor: Actor, customer_id: int, reason: str)
             select(CustomerIdentity).where(CustomerIdentity.customer_id == customer_id)
         ).all()
         result.identities_removed = len(idents)
+        emails = [i.value.lower() for i in idents if i.kind == "email"]
         s.execute(delete(CustomerIdentity).where(CustomerIdentity.customer_id == customer_id))
         s.execute(delete(WebSession).where(WebSession.customer_id == customer_id))
         s.execute(delete(MagicLink).where(MagicLink.customer_id == customer_id))
@@ -206,11 +213,20 @@ def erase_customer(ctx: AppContext, actor: Actor, customer_id: int, reason: str)
                     orphan_keys.append(a.storage_key)
                     s.delete(a)
                     result.attachments_removed += 1
+        erased_ids = [
+            t.id
+            for t in s.scalars(select(Ticket).where(Ticket.customer_id == customer_id))
+            if not (t.fields or {}).get("retention_hold")
+        ]
+        orphan_keys += _erase_email_copies(s, customer_id, emails, erased_ids, result)
         for name, rows in _other_tables(s, customer_id).items():
             result.other_records_kept[name] = len(rows)
         s.flush()
         still_used = set(
             s.scalars(select(Attachment.storage_key).where(Attachment.storage_key.in_(orphan_keys)))
+        )
+        still_used |= set(
+            s.scalars(select(EmailRaw.storage_key).where(EmailRaw.storage_key.in_(orphan_keys)))
         )
         to_delete = [k for k in set(orphan_keys) if k not in still_used]
         audit.record(
@@ -231,6 +247,38 @@ def erase_customer(ctx: AppContext, actor: Actor, customer_id: int, reason: str)
 
         uow.on_commit(remove_files)
     return result
+
+
+def _erase_email_copies(
+    s: Session, customer_id: int, emails: list[str], ticket_ids: list[int], result: ErasureResult
+) -> list[str]:
+    """The email channel's copies of an erased customer: Cc/To participant rows naming them (on
+    any ticket), and the raw messages of their erased tickets or sent from their addresses —
+    the row is pseudonymised and its stored file removed. Returns storage keys to delete."""
+    conds = [EmailParticipant.customer_id == customer_id]
+    if emails:
+        conds.append(EmailParticipant.address.in_(emails))
+    res = s.execute(delete(EmailParticipant).where(or_(*conds)))
+    result.email_participants_removed = int(res.rowcount or 0)  # type: ignore[attr-defined]
+    raw_conds = []
+    if ticket_ids:
+        raw_conds.append(EmailRaw.ticket_id.in_(ticket_ids))
+    if emails:  # mail that never became a ticket, or only erased ones (held tickets keep theirs)
+        open_ = [EmailRaw.ticket_id.is_(None)]
+        if ticket_ids:
+            open_.append(EmailRaw.ticket_id.in_(ticket_ids))
+        raw_conds.append(and_(EmailRaw.from_addr.in_(emails), or_(*open_)))
+    keys: list[str] = []
+    if raw_conds:
+        for raw in s.scalars(select(EmailRaw).where(or_(*raw_conds))):
+            keys.append(raw.storage_key)
+            raw.storage_key = ""
+            raw.from_addr = None
+            raw.subject = ERASED_TEXT
+            raw.message_id = None
+            raw.error = ""
+            result.raw_emails_erased += 1
+    return keys
 
 
 def find_customer_ids(ctx: AppContext, actor: Actor, kind: str, value: str) -> list[int]:

@@ -234,3 +234,40 @@ def test_console_lists_removes_and_adds_participants(client, ctx):
     with ctx.read() as s:
         actions = list(s.scalars(select(AuditEvent.action)))
     assert "email.participant_removed" in actions and "email.participant_added" in actions
+
+
+def test_erasure_removes_the_customers_mail_copies_and_participant_rows(ctx):
+    from paydesk.services.actors import system_actor
+    from paydesk.services.dsr import erase_customer
+    from paydesk.store.customers import CustomerIdentity
+    from paydesk.store.email import EmailRaw
+
+    # carol wrote about a crash (erasable); alice's refund ticket (held by law) copies carol
+    crash = mail(frm="carol@example.org", mid="<carol-0@example.org>", subject="App crash")
+    ingest_bytes(ctx, crash, source="cli")
+    out = ingest_bytes(ctx, mail(cc="carol@example.org, bob@example.net"), source="cli")
+    tid = out.ticket_id
+    with ctx.read() as s:
+        ids = {
+            r.value: r.customer_id
+            for r in s.execute(select(CustomerIdentity.value, CustomerIdentity.customer_id))
+        }
+        rows = s.execute(select(EmailRaw.from_addr, EmailRaw.storage_key)).all()
+        raw_keys = {r[0]: r[1] for r in rows}
+    assert "carol@example.org" in participants(ctx, tid)
+    carol_file = ctx.settings.data_dir / raw_keys["carol@example.org"]
+    assert carol_file.exists()
+
+    res = erase_customer(ctx, system_actor(), ids["carol@example.org"], "DSR-7")
+    assert res.email_participants_removed == 1 and res.raw_emails_erased == 1
+    # carol no longer appears on alice's ticket; bob (a stranger) still does
+    left = participants(ctx, tid)
+    assert "carol@example.org" not in left and "bob@example.net" in left
+    with ctx.read() as s:
+        froms = set(s.scalars(select(EmailRaw.from_addr)))
+    assert "carol@example.org" not in froms and "alice@example.com" in froms
+    assert not carol_file.exists()
+    # alice's refund mail is under a retention hold: erasing her keeps that raw message
+    res = erase_customer(ctx, system_actor(), ids["alice@example.com"], "DSR-8")
+    assert res.tickets_held and res.raw_emails_erased == 0
+    assert (ctx.settings.data_dir / raw_keys["alice@example.com"]).exists()
