@@ -426,8 +426,9 @@ def _recovery_hash(salt: str, code: str) -> str:
     return hashlib.sha256((salt + _normalise_recovery(code)).encode()).hexdigest()
 
 
-def _new_recovery_codes(s: Session, agent_id: int) -> list[str]:
-    """Replace the agent's recovery codes with 10 new ones; returns them (shown once)."""
+def _new_recovery_codes(s: Session, actor: Actor, agent_id: int) -> list[str]:
+    """Replace the agent's recovery codes with 10 new ones (audited); returns them (shown
+    once)."""
     s.execute(delete(RecoveryCode).where(RecoveryCode.agent_id == agent_id))
     codes = []
     for _ in range(RECOVERY_CODES):
@@ -436,6 +437,14 @@ def _new_recovery_codes(s: Session, agent_id: int) -> list[str]:
         salt = secrets.token_hex(16)
         s.add(RecoveryCode(agent_id=agent_id, salt=salt, code_hash=_recovery_hash(salt, code)))
         codes.append(code)
+    audit.record(
+        s,
+        actor,
+        "auth.recovery_codes_generated",
+        object_type="agent",
+        object_id=agent_id,
+        details={"count": len(codes)},
+    )
     return codes
 
 
@@ -529,18 +538,10 @@ def confirm_totp(ctx: AppContext, actor: Actor, code: str) -> list[str]:
         uow.session.flush()
         uow.session.execute(delete(TotpStep).where(TotpStep.agent_id == agent.id))
         uow.session.add(TotpStep(agent_id=agent.id, last_step=step))  # the code is spent
-        codes = _new_recovery_codes(uow.session, agent.id)
         audit.record(
             uow.session, actor, "auth.totp_enabled", object_type="agent", object_id=agent.id
         )
-        audit.record(
-            uow.session,
-            actor,
-            "auth.recovery_codes_generated",
-            object_type="agent",
-            object_id=agent.id,
-            details={"count": len(codes)},
-        )
+        codes = _new_recovery_codes(uow.session, actor, agent.id)
     return codes
 
 
@@ -556,15 +557,7 @@ def regenerate_recovery_codes(ctx: AppContext, actor: Actor, code: str) -> list[
         except Unauthenticated as exc:
             uow.session.commit()
             raise InvalidInput(exc.message, field="code") from None
-        codes = _new_recovery_codes(uow.session, agent.id)
-        audit.record(
-            uow.session,
-            actor,
-            "auth.recovery_codes_generated",
-            object_type="agent",
-            object_id=agent.id,
-            details={"count": len(codes)},
-        )
+        codes = _new_recovery_codes(uow.session, actor, agent.id)
     return codes
 
 
