@@ -26,5 +26,5 @@ COVERAGE_FILE="$COV_DIR/.coverage" $BIN/pytest -q -p no:playwright --ignore=test
   --dist loadfile --cov=paydesk --cov-report=term:skip-covered --cov-fail-under="$COV_FLOOR" "$@"
 if [ -d tests/browser ] && ls tests/browser/test_*.py >/dev/null 2>&1; then
   echo "== browser tests (Debian chromium via Playwright)"
-  $BIN/pytest -q tests/browser -p no:xdist
+  $BIN/pytest -q tests/browser -n 2 --dist loadfile  # a live server per module, two at a time
 fi

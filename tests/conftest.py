@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import atexit
 import os
+
+# argon2id at a test cost (same algorithm and code path; production keeps the library defaults):
+# set before paydesk is imported, and inherited by the servers tests start
+os.environ.setdefault("PAYDESK_ARGON2_TIME_COST", "1")
+os.environ.setdefault("PAYDESK_ARGON2_MEMORY_KIB", "8192")
+os.environ.setdefault("PAYDESK_ARGON2_PARALLELISM", "1")
 import shutil
 import uuid
 from collections.abc import Iterator

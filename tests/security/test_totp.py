@@ -162,3 +162,21 @@ def test_pages_show_codes_once_and_sign_in_with_a_recovery_code(client, ctx):
     reused = client.post("/agent/2fa", data={"code": codes[0], "csrf_token": csrf_of(form.text)})
     assert reused.status_code == 401
     assert client.get("/agent", follow_redirects=False).status_code == 303
+
+
+def test_passwords_use_argon2id_at_the_library_defaults_unless_configured() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from paydesk.services import auth\n"
+        "h = auth.hash_password('correct horse')\n"
+        "print(h.split('$')[1], h.split('$')[3])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYDESK_ARGON2_")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["argon2id", "m=65536,t=3,p=4"], out.stderr
+    env["PAYDESK_ARGON2_TIME_COST"] = "2"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["argon2id", "m=65536,t=2,p=4"], out.stderr

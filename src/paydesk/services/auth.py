@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +30,26 @@ from paydesk.store.base import utcnow
 from paydesk.store.totp import RecoveryCode, TotpStep
 from paydesk.store.workspace import QueueMember
 
-_hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+
+def _make_hasher() -> PasswordHasher:
+    """argon2id with the library's defaults (RFC 9106 low-memory profile: t=3, 64 MiB, p=4).
+    PAYDESK_ARGON2_TIME_COST / PAYDESK_ARGON2_MEMORY_KIB / PAYDESK_ARGON2_PARALLELISM override
+    them — the test suite lowers them (same algorithm and code path, a fraction of the cost);
+    hashes carry their parameters, and a login rehashes one made with other parameters."""
+    defaults = PasswordHasher()
+
+    def env(name: str, default: int) -> int:
+        raw = os.environ.get(f"PAYDESK_ARGON2_{name}", "")
+        return max(1, int(raw)) if raw.strip().isdigit() else default
+
+    return PasswordHasher(
+        time_cost=env("TIME_COST", defaults.time_cost),
+        memory_cost=max(8, env("MEMORY_KIB", defaults.memory_cost)),
+        parallelism=env("PARALLELISM", defaults.parallelism),
+    )
+
+
+_hasher = _make_hasher()
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 _DUMMY_HASH = _hasher.hash("timing-equaliser")
