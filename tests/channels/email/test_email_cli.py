@@ -69,9 +69,11 @@ def test_ingest_prints_one_json_line_per_message_in_order(ctx, cli, tmp_path):
     [again] = cli("replay")
     assert again["action"] == "ignored" and str(again["reason"]).startswith("quarantined")
     with ctx.read() as s:
-        assert [r.status for r in s.scalars(select(EmailRaw).order_by(EmailRaw.id))] == [
-            "processed",
+        # one raw row per distinct message; unrelated senders are processed at once, so the
+        # rows' ids need not follow the input order (the printed outcomes do)
+        assert sorted(r.status for r in s.scalars(select(EmailRaw))) == [
             "ignored",
-            "quarantined",
             "processed",
+            "processed",
+            "quarantined",
         ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 import traceback
 from collections.abc import Iterable, Iterator
@@ -163,14 +164,66 @@ def _ingest_chunk(
         for name, _ in batch:
             yield name, exc
         return
-    for name, data in batch:
-        if isinstance(data, Exception):
-            yield name, data
+    keys: list[tuple[str, str] | None] = [
+        next(stored) if isinstance(data, bytes) else None for _, data in batch
+    ]
+    outcomes: list[IngestOutcome | Exception | None] = [None] * len(batch)
+
+    def run(group: list[int]) -> None:
+        for i in group:  # in order: a reply after the message it answers
+            data = batch[i][1]
+            if isinstance(data, Exception):
+                outcomes[i] = data
+                continue
+            try:
+                outcomes[i] = ingest_bytes(ctx, data, source=source, stored=keys[i])
+            except Exception as exc:  # noqa: BLE001 - reported per message; the rest go on
+                outcomes[i] = exc
+
+    groups = _independent_groups([data for _, data in batch])
+    if len(groups) == 1:
+        run(groups[0])
+    else:  # unrelated conversations at once: intake's group commit writes them together
+        with ThreadPoolExecutor(max_workers=min(8, len(groups))) as pool:
+            list(pool.map(run, groups))
+    for (name, _), outcome in zip(batch, outcomes, strict=True):
+        assert outcome is not None
+        yield name, outcome
+
+
+_MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
+
+
+def _independent_groups(items: list[bytes | Exception]) -> list[list[int]]:
+    """Indexes of a chunk's messages, grouped so that messages that may depend on each other —
+    the same sender, or one naming another's Message-ID (In-Reply-To, References) — stay in one
+    group, in their order. Different groups share nothing and can be processed at once."""
+    parent = list(range(len(items)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, data in enumerate(items):
+        if not isinstance(data, bytes):
             continue
         try:
-            yield name, ingest_bytes(ctx, data, source=source, stored=next(stored))
-        except Exception as exc:  # noqa: BLE001 - reported per message; the rest go on
-            yield name, exc
+            h = quick_headers(data)
+        except Exception:  # noqa: BLE001 - unreadable headers: one group for all of those
+            h = {}
+        links = {"from:" + parseaddr(h.get("from", ""))[1].lower()}
+        refs = " ".join(h.get(k, "") for k in ("message-id", "in-reply-to", "references"))
+        links.update("id:" + m.lower() for m in _MSG_ID.findall(refs))
+        for link in links:
+            j = owner.setdefault(link, i)
+            parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(items)):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
 
 
 def store_many(data_dir: Path, area: str, blobs: list[bytes]) -> list[tuple[str, str]]:

@@ -1,0 +1,55 @@
+"""A backlog (`paydesk email ingest FILE…`, `ingest_many`): unrelated conversations are processed
+at once, a reply always after the message it answers, outcomes reported in input order."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from paydesk.services.email.ingest import _independent_groups, ingest_many
+from paydesk.store.tickets import Message
+
+
+def mail(frm: str, mid: str, reply_to: str = "", subject: str = "App crash") -> bytes:
+    head = (
+        f"From: {frm}\r\nTo: support@topay.example\r\nSubject: {subject}\r\nMessage-ID: {mid}\r\n"
+    )
+    if reply_to:
+        head += f"In-Reply-To: {reply_to}\r\nReferences: {reply_to}\r\n"
+    return (head + "Content-Type: text/plain; charset=utf-8\r\n\r\nThe app crashes.\r\n").encode()
+
+
+def test_groups_keep_senders_and_reply_chains_together() -> None:
+    items: list[bytes | Exception] = [
+        mail("alice@example.com", "<a1@x>"),
+        mail("bob@example.com", "<b1@x>"),
+        mail("carol@example.com", "<c1@x>", reply_to="<a1@x>"),  # answers alice's mail
+        mail("Bob <BOB@example.com>", "<b2@x>"),  # same sender, other case
+        ValueError("unreadable file"),
+        mail("dave@example.com", "<d1@x>"),
+        b"not an email at all",
+        b"",
+    ]
+    groups = sorted(sorted(g) for g in _independent_groups(items))
+    assert [0, 2] in groups and [1, 3] in groups and [5] in groups and [4] in groups
+    assert [6, 7] in groups  # no sender: kept together, in order
+    assert sorted(i for g in groups for i in g) == list(range(len(items)))
+
+
+def test_backlog_threads_replies_and_reports_in_order(ctx) -> None:  # type: ignore[no-untyped-def]
+    items: list[tuple[str, bytes | Exception]] = []
+    for n in range(12):
+        items.append((f"{n}-first", mail(f"user{n}@example.com", f"<first-{n}@x>")))
+    for n in range(12):
+        reply = mail(f"user{n}@example.com", f"<second-{n}@x>", reply_to=f"<first-{n}@x>")
+        items.append((f"{n}-reply", reply))
+    items.append(("broken", OSError("cannot read")))
+    out = list(ingest_many(ctx, items, source="cli", chunk=64))
+    assert [name for name, _ in out] == [name for name, _ in items]
+    outcomes = dict(out)
+    assert isinstance(outcomes["broken"], OSError)
+    for n in range(12):
+        first, reply = outcomes[f"{n}-first"], outcomes[f"{n}-reply"]
+        assert first.action == "created", first
+        assert reply.action == "appended" and reply.ticket_id == first.ticket_id, reply
+    with ctx.read() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 24
