@@ -195,6 +195,7 @@ def erase_customer(ctx: AppContext, actor: Actor, customer_id: int, reason: str)
         s.execute(delete(MagicLink).where(MagicLink.customer_id == customer_id))
         customer.name = f"Erased customer {customer_id}"
         customer.erased_at = now
+        erased_ids: list[int] = []
         for t in s.scalars(select(Ticket).where(Ticket.customer_id == customer_id)):
             why = held(t)
             if why:
@@ -202,6 +203,7 @@ def erase_customer(ctx: AppContext, actor: Actor, customer_id: int, reason: str)
                 t.fields = {**(t.fields or {}), "retention_hold": why}
                 continue
             result.tickets_erased += 1
+            erased_ids.append(t.id)
             t.subject = ERASED_TEXT
             t.fields = {"erased": True}
             t.search_text = ""
@@ -213,11 +215,6 @@ def erase_customer(ctx: AppContext, actor: Actor, customer_id: int, reason: str)
                     orphan_keys.append(a.storage_key)
                     s.delete(a)
                     result.attachments_removed += 1
-        erased_ids = [
-            t.id
-            for t in s.scalars(select(Ticket).where(Ticket.customer_id == customer_id))
-            if not (t.fields or {}).get("retention_hold")
-        ]
         orphan_keys += _erase_email_copies(s, customer_id, emails, erased_ids, result)
         for name, rows in _other_tables(s, customer_id).items():
             result.other_records_kept[name] = len(rows)
