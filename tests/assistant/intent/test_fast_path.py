@@ -18,8 +18,6 @@ from paydesk.assistant.intent.features import (
     FeatureConfig,
     Featurizer,
     TfidfBlock,
-    _char_vectorizer,
-    _word_vectorizer,
     tfidf,
 )
 from paydesk.assistant.intent.model import IntentModel, TrainConfig, train
@@ -52,8 +50,14 @@ def fitted() -> Featurizer:
 
 def sklearn_twin(block: TfidfBlock) -> TfidfVectorizer:
     """scikit-learn's vectoriser with the block's vocabulary and idf: the reference."""
-    make = _word_vectorizer if block.analyzer == "word" else _char_vectorizer
-    vec = make(FeatureConfig(), dict(block.vocabulary_))
+    vec = TfidfVectorizer(
+        analyzer=block.analyzer,
+        ngram_range=block.ngram_range,
+        token_pattern=WORD_PATTERN if block.analyzer == "word" else None,
+        sublinear_tf=True,
+        dtype=np.float32,
+        vocabulary=dict(block.vocabulary_),
+    )
     vec.idf_ = block.idf_
     return vec
 
@@ -178,14 +182,20 @@ def test_a_server_trains_the_default_model_in_a_child_process(tmp_path) -> None:
     assert model.meta.get("source") == "bundled"
 
 
-@pytest.mark.parametrize(("analyzer", "ngrams"), [("char_wb", (2, 4)), ("word", (1, 2))])
-def test_block_fit_equals_scikit_learn_fit(analyzer: str, ngrams: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("analyzer", "ngrams", "min_df"),
+    [("char_wb", (2, 4), 1), ("char_wb", (1, 5), 2), ("word", (1, 2), 1)],
+)
+def test_block_fit_equals_scikit_learn_fit(
+    analyzer: str, ngrams: tuple[int, int], min_df: int
+) -> None:
     texts = ODD_TEXTS[:7] + read_labelled_csv(HELDOUT).texts[:60] + [" ··"]
     texts = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]
-    block = TfidfBlock.fit(analyzer, ngrams, texts)
+    block = TfidfBlock.fit(analyzer, ngrams, texts, min_df)
     ref = TfidfVectorizer(
         analyzer=analyzer,
         ngram_range=ngrams,
+        min_df=min_df,
         token_pattern=WORD_PATTERN if analyzer == "word" else None,
         sublinear_tf=True,
         dtype=np.float32,

@@ -8,9 +8,9 @@
 
 Each sparse block is L2-normalised by the vectoriser, the embedding is unit length, so the weight
 of a block is its scale factor. The fitted state is plain data (vocabularies, idf arrays), saved as
-JSON + NumPy arrays — no pickle — and restored as `TfidfBlock`s: prediction needs neither
-scikit-learn (about 90 MB of a process once imported) nor its per-call validation; training fits
-scikit-learn's vectorisers and keeps their vocabulary and idf.
+JSON + NumPy arrays — no pickle — as `TfidfBlock`s, which fit and transform exactly like
+scikit-learn's TfidfVectorizer (tested against it) without importing it (about 90 MB of a
+process) or paying its per-call validation; scikit-learn is needed only for the linear model.
 """
 
 from __future__ import annotations
@@ -18,13 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-
-if TYPE_CHECKING:  # training only: scikit-learn is imported inside `Featurizer.fit`
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # one CJK ideograph, or a run of other word characters (so "I", "5" and "pin" are tokens too)
@@ -59,37 +56,6 @@ class FeatureConfig:
         return asdict(self)
 
 
-def _word_vectorizer(
-    cfg: FeatureConfig, vocabulary: dict[str, int] | None = None
-) -> TfidfVectorizer:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    return TfidfVectorizer(
-        token_pattern=WORD_PATTERN,
-        ngram_range=cfg.word_ngrams,
-        sublinear_tf=True,
-        lowercase=True,
-        dtype=np.float32,
-        vocabulary=vocabulary,
-    )
-
-
-def _char_vectorizer(
-    cfg: FeatureConfig, vocabulary: dict[str, int] | None = None
-) -> TfidfVectorizer:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    return TfidfVectorizer(
-        analyzer="char_wb",
-        ngram_range=cfg.char_ngrams,
-        min_df=1 if vocabulary is not None else cfg.char_min_df,
-        sublinear_tf=True,
-        lowercase=True,
-        dtype=np.float32,
-        vocabulary=vocabulary,
-    )
-
-
 def clip(texts: list[str]) -> list[str]:
     return [t[:MAX_CHARS] for t in texts]
 
@@ -119,15 +85,13 @@ class Featurizer:
 
     def fit(self, texts: list[str]) -> Featurizer:
         texts = clip(texts)
-        word = _word_vectorizer(self.config).fit(texts)
-        try:
-            char = _char_vectorizer(self.config).fit(texts)
-        except ValueError:  # tiny corpora: no n-gram reaches min_df
-            char = _char_vectorizer(
-                FeatureConfig(**{**self.config.as_dict(), "char_min_df": 1})
-            ).fit(texts)
-        self.word = TfidfBlock.of(word)
-        self.char = TfidfBlock.of(char)
+        cfg = self.config
+        self.word = TfidfBlock.fit("word", cfg.word_ngrams, texts)
+        self.char = TfidfBlock.fit("char_wb", cfg.char_ngrams, texts, cfg.char_min_df)
+        if not self.char.vocabulary_:  # tiny corpora: no n-gram reaches min_df
+            self.char = TfidfBlock.fit("char_wb", cfg.char_ngrams, texts)
+        if not self.word.vocabulary_ or not self.char.vocabulary_:
+            raise ValueError("empty vocabulary: the texts have no words")
         return self
 
     @property
@@ -229,12 +193,6 @@ class TfidfBlock:
         counts = np.array([df[t] for t in terms], dtype=np.float64)
         idf = np.log((1 + len(texts)) / (1 + counts)) + 1.0
         return cls(analyzer, ngram_range, {t: i for i, t in enumerate(terms)}, idf)
-
-    @classmethod
-    def of(cls, vec: TfidfVectorizer) -> TfidfBlock:
-        return cls(
-            str(vec.analyzer), vec.ngram_range, dict(vec.vocabulary_), vec.idf_.astype(np.float64)
-        )
 
     def build_analyzer(self) -> Callable[[str], list[str]]:
         lo, hi = self.ngram_range
