@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     refund_max_retries: int = 3
     sandbox_refund_settle_seconds: int = 120  # the sandbox platform completes refunds after this
 
+    # CSAT / NPS (issue 2): scale "binary" (good/bad) or "five" (1-5); rating links expire;
+    # at most csat_customer_limit invitations per customer per window; NPS is off unless enabled
+    csat_scale: str = "binary"
+    csat_survey_ttl_days: int = 14
+    csat_customer_limit: int = 3
+    csat_customer_window_hours: int = 24
+    nps_enabled: bool = False
+    nps_interval_days: int = 90
+    nps_ttl_days: int = 30
+
     # behaviour
     default_locale: str = "en"
     timezone: str = "Asia/Shanghai"

@@ -109,4 +109,6 @@ PLUGINS: list[str] = [
     "paydesk.services.intent:install",
     "paydesk.services.accounts:install",
     "paydesk.services.refund_jobs:install",
+    "paydesk.services.csat:install",
+    "paydesk.services.macros:install",
 ]

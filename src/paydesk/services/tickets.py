@@ -191,6 +191,10 @@ def update_ticket(ctx: AppContext, actor: Actor, ticket_id: int, changes: dict[s
                 details={"changes": diff},
             )
             _publish(ctx, uow, ticket, TicketUpdated(ticket.id, tuple(sorted(diff))).payload())
+        if diff.get("status", [None, None])[1] == Status.SOLVED.value:
+            from paydesk.services.csat import invite_on_solved  # one CSAT survey per resolution
+
+            invite_on_solved(ctx, uow, ticket)
     return ticket
 
 

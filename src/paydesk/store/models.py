@@ -12,6 +12,8 @@ from paydesk.store import (  # noqa: F401
     email_participants,
     kb,
     ledger,
+    macros,
+    surveys,
     tickets,
     totp,
     workspace,
