@@ -111,4 +111,6 @@ PLUGINS: list[str] = [
     "paydesk.services.refund_jobs:install",
     "paydesk.services.csat:install",
     "paydesk.services.macros:install",
+    "paydesk.services.routing:install",
+    "paydesk.services.assignment:install",
 ]

@@ -35,10 +35,9 @@ from paydesk.domain.events import MessageAdded, TicketOpened
 from paydesk.domain.identities import IdentityKind
 from paydesk.domain.inbound import InboundMessage
 from paydesk.domain.redaction import Redacted
-from paydesk.domain.routing import route
 from paydesk.domain.text import detect_locale, search_text
 from paydesk.domain.tickets import AuthorType, Category, Priority, Status
-from paydesk.services import audit
+from paydesk.services import audit, routing
 from paydesk.services.actors import Actor, system_actor
 from paydesk.services.context import AppContext
 from paydesk.services.customers import identities_of
@@ -399,30 +398,31 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
     tickets: dict[int, Any] = {}
     if new_idx:
         numbers = _ticket_numbers(conn, len(new_idx))
+        router = routing.BatchRouter(ctx, conn, [(items[i], cust[i]) for i in new_idx])
         rows = []
-        for n, i in zip(numbers, new_idx, strict=True):
+        for k, (n, i) in enumerate(zip(numbers, new_idx, strict=True)):
             p = items[i]
             assert p.category is not None
             subj = (p.subject.text.strip() or p.body.text.strip().split("\n", 1)[0])[:200]
+            st = search_text(f"{subj}\n{p.body.text}")[:SEARCH_TEXT_LIMIT]
+            routed = router.decide(k, p.category, st)  # editable rules (services/routing.py)
             rows.append(
                 {
                     "workspace_id": p.actor.workspace_id,
                     "number": n,
                     "subject": subj or "(no subject)",
                     "status": Status.NEW.value,
-                    "priority": p.msg.priority or Priority.NORMAL.value,
+                    "priority": routed.priority or p.msg.priority or Priority.NORMAL.value,
                     "category": p.category.value,
                     "type": rules.type_for_category(p.category).value,
                     "channel": p.msg.channel.value,
                     "locale": p.locale,
-                    "queue_id": _queue_id(
-                        ctx, conn, p.actor.workspace_id, route(p.category, p.locale)
-                    ),
+                    "queue_id": routed.queue_id,
                     "assignee_id": None,
                     "customer_id": cust[i],
                     "fields": dict(p.msg.fields),
                     "idempotency_key": p.key,
-                    "search_text": search_text(f"{subj}\n{p.body.text}")[:SEARCH_TEXT_LIMIT],
+                    "search_text": st,
                     "created_at": now,
                     "updated_at": now,
                     "last_message_at": now,

@@ -13,6 +13,7 @@ from paydesk.store import (  # noqa: F401
     kb,
     ledger,
     macros,
+    routing,
     surveys,
     tickets,
     totp,
