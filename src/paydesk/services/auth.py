@@ -24,10 +24,18 @@ from paydesk.domain.permissions import Role
 from paydesk.services import audit
 from paydesk.services.actors import Actor, system_actor
 from paydesk.services.context import AppContext
+from paydesk.services.totp_throttle import SecondFactorLocked, get_throttle
 from paydesk.store.agents import Agent
 from paydesk.store.auth import ApiToken, WebSession
 from paydesk.store.base import utcnow
-from paydesk.store.totp import RecoveryCode, TotpStep
+from paydesk.store.totp import (
+    RecoveryCode,
+    TotpStep,
+    is_sealed,
+    open_totp_secret,
+    seal_totp_secret,
+    totp_key,
+)
 from paydesk.store.workspace import QueueMember
 
 
@@ -392,9 +400,35 @@ def begin_totp(ctx: AppContext, actor: Actor) -> tuple[str, str]:
         agent = uow.session.get(Agent, actor.id)
         if agent is None:
             raise NotFound("agent not found")
-        agent.preferences = {**(agent.preferences or {}), "totp_pending": secret}
+        sealed = seal_totp_secret(_key(ctx), agent.id, secret)
+        agent.preferences = {**(agent.preferences or {}), "totp_pending": sealed}
         email = agent.email
     return secret, pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+
+
+def _key(ctx: AppContext) -> bytes:
+    """AES key for TOTP secrets at rest (derived once per process from the app secret)."""
+    key: bytes | None = ctx.extras.get("_totp_key")
+    if key is None:
+        key = totp_key(ctx.settings.resolved_secret())
+        ctx.extras["_totp_key"] = key
+    return key
+
+
+def _open_secret(ctx: AppContext, s: Session, agent: Agent, stored: str) -> str | None:
+    """The agent's plaintext TOTP secret (a pre-0014 plaintext value is sealed on the way), or
+    None when it does not open with this app secret (audited; recovery codes still work)."""
+    try:
+        secret = open_totp_secret(_key(ctx), agent.id, stored)
+    except ValueError:
+        audit.record(
+            s, system_actor(agent.workspace_id), "auth.totp_secret_unreadable",
+            object_type="agent", object_id=agent.id,
+        )  # fmt: skip
+        return None
+    if not is_sealed(stored) and stored == agent.totp_secret:
+        agent.totp_secret = seal_totp_secret(_key(ctx), agent.id, secret)
+    return secret
 
 
 RECOVERY_CODES = 10
@@ -499,19 +533,34 @@ def _recovery_left(s: Session, agent_id: int) -> int:
     )
 
 
-def _second_factor(s: Session, actor: Actor, agent: Agent, code: str) -> str:
+def _second_factor(ctx: AppContext, s: Session, actor: Actor, agent: Agent, code: str) -> str:
     """Check a TOTP code (once per time-step) or an unused recovery code; audits the decision.
-    Returns "totp" or "recovery"; raises Unauthenticated otherwise."""
-    secret = agent.totp_secret
-    if not secret:
+    Returns "totp" or "recovery"; raises Unauthenticated otherwise, SecondFactorLocked (429)
+    when the account has used up its attempts (`services/totp_throttle.py`: counted per account
+    across sessions and processes *before* the code is looked at)."""
+    stored = agent.totp_secret
+    if not stored:
         raise InvalidInput("two-factor sign-in is not on", field="code")
-    step = _totp_step(secret, code)
+    throttle = get_throttle(ctx)
+    try:
+        attempt = throttle.reserve(s, agent.id)
+    except SecondFactorLocked as exc:
+        audit.record(
+            s, actor, "auth.second_factor_throttled", object_type="agent", object_id=agent.id,
+            details={"retry_after": exc.retry_after},
+        )  # fmt: skip
+        raise
+    secret = _open_secret(ctx, s, agent, stored)
+    step = _totp_step(secret, code) if secret else None
     if step is not None:
         if _claim_step(s, agent.id, step):
+            throttle.succeeded(s, agent.id)
             return "totp"
         audit.record(s, actor, "auth.totp_replay_refused", object_type="agent", object_id=agent.id)
+        _failed(s, actor, agent.id, attempt.number, attempt.lock_seconds)
         raise Unauthenticated("this code was already used; wait for the next one")
     if _use_recovery_code(s, agent.id, code):
+        throttle.succeeded(s, agent.id)
         audit.record(
             s,
             actor,
@@ -521,7 +570,20 @@ def _second_factor(s: Session, actor: Actor, agent: Agent, code: str) -> str:
             details={"left": _recovery_left(s, agent.id)},
         )
         return "recovery"
+    _failed(s, actor, agent.id, attempt.number, attempt.lock_seconds)
     raise Unauthenticated("wrong code")
+
+
+def _failed(s: Session, actor: Actor, agent_id: int, number: int, lock: int) -> None:
+    audit.record(
+        s, actor, "auth.second_factor_failed", object_type="agent", object_id=agent_id,
+        details={"attempts": number},
+    )  # fmt: skip
+    if lock:
+        audit.record(
+            s, actor, "auth.second_factor_locked", object_type="agent", object_id=agent_id,
+            details={"attempts": number, "seconds": lock},
+        )  # fmt: skip
 
 
 def check_second_factor(ctx: AppContext, agent_id: int, code: str) -> str:
@@ -535,9 +597,9 @@ def check_second_factor(ctx: AppContext, agent_id: int, code: str) -> str:
             raise Unauthenticated("wrong code")
         actor = agent_actor(uow.session, agent)
         try:
-            return _second_factor(uow.session, actor, agent, code)
-        except Unauthenticated:
-            uow.session.commit()  # keep the audit event of the refusal
+            return _second_factor(ctx, uow.session, actor, agent, code)
+        except (Unauthenticated, RateLimited):
+            uow.session.commit()  # keep the attempt count and the audit event of the refusal
             raise
 
 
@@ -550,10 +612,14 @@ def confirm_totp(ctx: AppContext, actor: Actor, code: str) -> list[str]:
         pending = (agent.preferences or {}).get("totp_pending") if agent else None
         if agent is None or not pending:
             raise InvalidInput("start the enrollment first", field="code")
+        try:
+            pending = open_totp_secret(_key(ctx), agent.id, pending)
+        except ValueError:
+            raise InvalidInput("start the enrollment again", field="code") from None
         step = _totp_step(pending, code)
         if step is None:
             raise InvalidInput("that code is not right; check the time on your phone", field="code")
-        agent.totp_secret = pending
+        agent.totp_secret = seal_totp_secret(_key(ctx), agent.id, pending)
         agent.preferences = {k: v for k, v in agent.preferences.items() if k != "totp_pending"}
         uow.session.flush()
         uow.session.execute(delete(TotpStep).where(TotpStep.agent_id == agent.id))
@@ -573,7 +639,10 @@ def regenerate_recovery_codes(ctx: AppContext, actor: Actor, code: str) -> list[
         if agent is None or not agent.totp_secret:
             raise InvalidInput("two-factor sign-in is not on", field="code")
         try:
-            _second_factor(uow.session, actor, agent, code)
+            _second_factor(ctx, uow.session, actor, agent, code)
+        except RateLimited:
+            uow.session.commit()
+            raise
         except Unauthenticated as exc:
             uow.session.commit()
             raise InvalidInput(exc.message, field="code") from None
@@ -600,7 +669,10 @@ def disable_totp(ctx: AppContext, actor: Actor, password: str, code: str) -> Non
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             raise Unauthenticated("wrong password") from None
         try:
-            _second_factor(uow.session, actor, agent, code)
+            _second_factor(ctx, uow.session, actor, agent, code)
+        except RateLimited:
+            uow.session.commit()
+            raise
         except Unauthenticated as exc:
             uow.session.commit()
             raise InvalidInput(

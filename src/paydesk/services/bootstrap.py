@@ -9,7 +9,7 @@ from paydesk.store.migrate import upgrade
 
 def prepare(ctx: AppContext) -> None:
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(ctx.settings.database_url, ctx.engine)
+    upgrade(ctx.settings.database_url, ctx.engine, secret_key=ctx.settings.resolved_secret())
     ensure_default_queues(ctx)
     for hook in ctx.extras.get("on_prepare", []):
         hook(ctx)

@@ -25,7 +25,7 @@ class Agent(Base):
     skills: Mapped[list[str]] = mapped_column(default=list)
     capacity: Mapped[int] = mapped_column(default=5)
     active: Mapped[bool] = mapped_column(default=True)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_secret: Mapped[str | None] = mapped_column(String(255))  # sealed (store/totp.py)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column()
     preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)

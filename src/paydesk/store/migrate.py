@@ -20,9 +20,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, engine: Engine | None = None) -> None:
-    """Bring the database to the newest revision of every branch (idempotent)."""
+def upgrade(url: str, engine: Engine | None = None, *, secret_key: str | None = None) -> None:
+    """Bring the database to the newest revision of every branch (idempotent). `secret_key`:
+    the app secret, for migrations that seal data with it (0014: TOTP secrets)."""
     cfg = alembic_config(url)
+    if secret_key:
+        cfg.attributes["secret_key"] = secret_key
     if engine is not None:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn

@@ -41,6 +41,8 @@ router = APIRouter(prefix="/agent", include_in_schema=False)
 
 # Sidebar panels of the ticket page, "module:function" → (ctx, actor, ticket dict) -> Markup | None.
 TICKET_PANELS: list[str] = [
+    "paydesk.web.pages.macros:macro_panel",
+    "paydesk.web.pages.reports:ticket_rating_panel",
     "paydesk.web.pages.payments:ticket_panel",
     "paydesk.web.pages.kb_admin:assist_panel",
     "paydesk.web.pages.email:participants_panel",
@@ -147,7 +149,7 @@ def twofa(
         return render(
             request,
             "agent/2fa.html",
-            status_code=401,
+            status_code=429 if exc.status == 429 else 401,  # per-account attempt limit
             locale="en",
             error=exc.message,
             next=_safe_next(next),
