@@ -30,6 +30,7 @@ API_ROUTERS: list[str] = [  # mounted under /api/v1
     "paydesk.web.api.assistant:router",
     "paydesk.web.api.privacy:router",
     "paydesk.web.api.payments:router",
+    "paydesk.web.api.reports:router",
 ]
 PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the portal's catch-alls
     "paydesk.web.pages.security:router",
@@ -41,6 +42,9 @@ PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the po
     "paydesk.web.pages.chat:router",
     "paydesk.web.pages.payments:router",
     "paydesk.web.pages.admin:router",
+    "paydesk.web.pages.survey:router",
+    "paydesk.web.pages.reports:router",
+    "paydesk.web.pages.macros:router",
 ]
 
 

@@ -38,6 +38,8 @@ NAV_LINKS: list[tuple[str, str] | tuple[str, str, frozenset[str]]] = [
     ("Chat", "/agent/chat"),
     ("Refunds", "/agent/refunds"),
     ("Knowledge base", "/agent/kb"),
+    ("Macros", "/agent/macros"),
+    ("Reports", "/agent/reports", frozenset({"admin", "supervisor", "auditor"})),
     ("Audit", "/agent/audit"),
     ("Security", "/agent/security"),
     ("Admin", "/agent/admin", frozenset({"admin", "supervisor", "auditor"})),

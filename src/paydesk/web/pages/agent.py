@@ -43,6 +43,8 @@ router = APIRouter(prefix="/agent", include_in_schema=False)
 TICKET_PANELS: list[str] = [
     "paydesk.web.pages.macros:macro_panel",
     "paydesk.web.pages.reports:ticket_rating_panel",
+    "paydesk.web.pages.macros:macro_panel",
+    "paydesk.web.pages.reports:ticket_rating_panel",
     "paydesk.web.pages.payments:ticket_panel",
     "paydesk.web.pages.kb_admin:assist_panel",
     "paydesk.web.pages.email:participants_panel",

@@ -169,7 +169,12 @@ def my_ticket(request: Request, ctx: Ctx, ticket_id: int) -> Response:
         raise NotFound("ticket not found")
     csrf.prepare(request, info)
     ticket = ticket_detail(ctx, info.actor, ticket_id)
-    return render(request, "portal/ticket.html", tk=ticket, signed_in=True)
+    from paydesk.web.pages.survey import portal_panel  # CSAT rating form, when there is one
+
+    survey_panel = portal_panel(request, ctx, info.actor, ticket_id)
+    return render(
+        request, "portal/ticket.html", tk=ticket, signed_in=True, survey_panel=survey_panel
+    )
 
 
 @router.post("/portal/tickets/{ticket_id}/reply")

@@ -200,6 +200,7 @@
     ]);
     (opts.attachments || []).forEach(function (a) { li.appendChild(el("span", { "class": "file-name", text: "📄 " + a.filename })); });
     (opts.articles || []).forEach(function (a) { if (a && a.title) li.appendChild(el("span", { "class": "article", text: "📘 " + a.title })); });
+    if (opts.survey_url && /^https?:\/\//.test(opts.survey_url)) li.appendChild(el("a", { "class": "survey-link", href: opts.survey_url, target: "_blank", rel: "noopener", text: L === "zh-CN" ? "⭐ 评价本次服务" : "⭐ Rate this conversation" }));  // CSAT prompt
     if (author === "customer") li.appendChild(el("span", { "class": "tick", role: "img" }));
     list.appendChild(li);
     list.scrollTop = list.scrollHeight;
