@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     refund_sync_seconds: float = 30.0
     refund_stuck_seconds: int = 300
     refund_max_retries: int = 3
+    # succeeded refunds are re-checked (sparsely) this long for a reversal; 0 = never
+    refund_reversal_watch_seconds: int = 7 * 86400
     sandbox_refund_settle_seconds: int = 120  # the sandbox platform completes refunds after this
 
     # CSAT / NPS (issue 2): scale "binary" (good/bad) or "five" (1-5); rating links expire;

@@ -17,16 +17,17 @@ def refunds() -> None:
 def sync(
     limit: int = typer.Option(100, min=1, max=10_000, help="refund requests per run at most"),
 ) -> None:
-    """One round of the refund job: re-send stalled executions (same idempotency key, with
-    backoff; flag them for a supervisor after the last retry), then poll submitted refunds and
-    record completed/failed ones (the customer is told on the ticket). Safe to run from several
-    processes at once. Prints one JSON line of counts."""
+    """One round of the refund job: recover stalled executions, reconcile refunds whose platform
+    answer is unknown (looked up by refund id / idempotency key; re-sent with the same key only
+    when the platform has none; flagged for a supervisor after the last retry), then poll
+    submitted refunds and record completed/failed/reversed ones (the customer is told on the
+    ticket). Safe to run from several processes at once. Prints one JSON line of counts."""
     from paydesk.cli import _ctx
-    from paydesk.services.refund_jobs import retry_stalled, sync_submitted
+    from paydesk.services.refund_jobs import run_once
 
     ctx = _ctx()  # type: ignore[no-untyped-call]
     try:
-        report = {**retry_stalled(ctx, limit=limit), **sync_submitted(ctx, limit=limit)}
+        report = run_once(ctx, limit=limit)
     finally:
         ctx.engine.dispose()
     typer.echo(orjson.dumps(report).decode())

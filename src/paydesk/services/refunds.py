@@ -5,12 +5,15 @@ under concurrent clicks on many app processes):
 
     pending_approval ──approve──► approved ──execute──► executing ──► submitted ──► succeeded
           └──reject──► rejected                             │  (platform rejected) └► failed
-                                                            ├─(platform down)─► approved (retry)
+                                                            ├─(no clear answer)─► unconfirmed
                                                             └─(retries exhausted)─► stuck
+    unconfirmed ──(looked up on the platform by refund id / idempotency key)──► submitted | final,
+                 or re-sent with the same key when the platform has none
 
 Execution goes through the platform port with the request's idempotency key, so a retry (or a
 crash between the platform call and our commit) never refunds twice. Following submitted
-refunds and recovering stalled executions is `services/refund_jobs.py`.
+refunds, reconciling unknown answers and recovering stalled executions is
+`services/refund_jobs.py`.
 """
 
 from __future__ import annotations
@@ -34,12 +37,17 @@ from paydesk.services.access import access_ticket
 from paydesk.services.actors import Actor
 from paydesk.services.context import AppContext
 from paydesk.services.payments import add_system_note, platform, require_account
-from paydesk.services.refund_jobs import record_platform_status, send_to_platform
+from paydesk.services.refund_jobs import (
+    find_platform_refund,
+    reconcile_one,
+    record_platform_status,
+    send_to_platform,
+)
 from paydesk.store.accounts import Dispute, RefundRequest
 from paydesk.store.base import utcnow
 from paydesk.store.tickets import Ticket
 
-OPEN_STATES = ("pending_approval", "approved", "executing", "submitted", "stuck")
+OPEN_STATES = ("pending_approval", "approved", "executing", "submitted", "stuck", "unconfirmed")
 DISPUTE_KINDS = ("dispute", "chargeback")
 DISPUTE_STATES = ("open", "responded", "won", "lost", "withdrawn")
 
@@ -49,6 +57,7 @@ STATUS_TEXT = {
         "approved": "Approved, being sent to the payment platform",
         "executing": "Being processed",
         "stuck": "Being processed",
+        "unconfirmed": "Being processed",
         "submitted": "Refund issued, on its way to you",
         "succeeded": "Refunded",
         "failed": "Could not be refunded — our team will contact you",
@@ -59,6 +68,7 @@ STATUS_TEXT = {
         "approved": "已批准，正在提交支付平台",
         "executing": "处理中",
         "stuck": "处理中",
+        "unconfirmed": "处理中",
         "submitted": "退款已发起，正在退回",
         "succeeded": "已退款",
         "failed": "退款失败——客服会与您联系",
@@ -118,7 +128,7 @@ def request_refund(
                 select(func.coalesce(func.sum(RefundRequest.amount_minor), 0)).where(
                     RefundRequest.transaction_id == txn.id,
                     RefundRequest.status.in_(
-                        ("pending_approval", "approved", "executing", "stuck")
+                        ("pending_approval", "approved", "executing", "stuck", "unconfirmed")
                     ),
                 )
             )
@@ -290,7 +300,7 @@ def execute_refund(ctx: AppContext, actor: Actor, request_id: int) -> RefundRequ
         won = res.rowcount == 1  # type: ignore[attr-defined]
     if not won:
         current = _get(ctx, request_id)
-        if current.status in ("executing", "submitted", "succeeded"):
+        if current.status in ("executing", "submitted", "succeeded", "unconfirmed"):
             return current
         if current.status == "stuck":
             raise PermissionDenied("a supervisor must retry a stuck refund")
@@ -322,6 +332,49 @@ def refresh_status(ctx: AppContext, request_id: int) -> RefundRequest:
         return req
     record_platform_status(ctx, req.id, refund)
     return _get(ctx, request_id)
+
+
+def check_now(ctx: AppContext, actor: Actor, request_id: int) -> RefundRequest:
+    """The console's "check now": ask the platform at once about a request whose answer we do
+    not have (`unconfirmed`: looked up by refund id / idempotency key; re-sent with the same key
+    only when the platform says it has none — `refund_jobs.reconcile_one`) or one on its way
+    (`submitted`, or `succeeded` for a reversal). Audited `refund.checked` with the outcome; no
+    definite answer → 503 (the job keeps trying with backoff)."""
+    actor.require(Perm.TICKET_WRITE)
+    with ctx.read() as s:
+        req = access_refund(s, actor, request_id)
+    if req.status == "unconfirmed":
+        outcome = reconcile_one(ctx, req.id, actor=actor, force=True)
+    elif req.status in ("submitted", "succeeded") and req.platform_refund_id:
+        try:
+            found = find_platform_refund(ctx, req)
+        except PlatformUnavailable:
+            outcome = "unavailable"
+        else:
+            moved = found is not None and record_platform_status(ctx, req.id, found)
+            outcome = "updated" if moved else "unchanged"
+    else:
+        raise Conflict(f"this refund request is {req.status}: there is nothing to check")
+    with ctx.uow() as uow:
+        audit.record(
+            uow.session,
+            actor,
+            "refund.checked",
+            object_type="refund_request",
+            object_id=req.id,
+            customer_id=req.customer_id,
+            details={"status": req.status, "outcome": outcome},
+        )
+    if outcome == "unavailable":
+        raise PlatformUnavailable(
+            "the payment platform gave no definite answer; paydesk keeps checking"
+        )
+    return _get(ctx, request_id)
+
+
+def unconfirmed_requests(ctx: AppContext, actor: Actor, limit: int = 100) -> list[RefundRequest]:
+    """Requests whose platform answer is unknown and being reconciled by the job."""
+    return _waiting_for_supervisor(ctx, actor, "unconfirmed", limit)
 
 
 def stuck_requests(ctx: AppContext, actor: Actor, limit: int = 100) -> list[RefundRequest]:

@@ -209,9 +209,16 @@ def request_refund(ctx: Ctx, actor: ApiActor, ticket_id: Id, body: RefundIn) -> 
 def list_refunds(
     ctx: Ctx,
     actor: ApiActor,
-    status: Annotated[Literal["pending_approval"], Query()] = "pending_approval",
+    status: Annotated[
+        Literal["pending_approval", "stuck", "unconfirmed"], Query()
+    ] = "pending_approval",
 ) -> dict[str, Any]:
-    return {"refunds": [refunds.refund_public(r) for r in refunds.pending_approvals(ctx, actor)]}
+    lists = {
+        "pending_approval": refunds.pending_approvals,
+        "stuck": refunds.stuck_requests,
+        "unconfirmed": refunds.unconfirmed_requests,
+    }
+    return {"refunds": [refunds.refund_public(r) for r in lists[status](ctx, actor)]}
 
 
 @router.get("/refunds/{request_id}")
@@ -238,6 +245,12 @@ def reject(ctx: Ctx, actor: ApiActor, request_id: Id, body: DecisionIn) -> dict[
 @router.post("/refunds/{request_id}/execute")
 def execute(ctx: Ctx, actor: ApiActor, request_id: Id) -> dict[str, Any]:
     return refunds.refund_public(refunds.execute_refund(ctx, actor, request_id))
+
+
+@router.post("/refunds/{request_id}/check")
+def check_now(ctx: Ctx, actor: ApiActor, request_id: Id) -> dict[str, Any]:
+    """Ask the platform now about an unconfirmed (or submitted) refund; never refunds twice."""
+    return refunds.refund_public(refunds.check_now(ctx, actor, request_id))
 
 
 @router.post("/tickets/{ticket_id}/disputes", status_code=201)

@@ -205,6 +205,7 @@ def refund_queue(request: Request, ctx: Ctx) -> Response:
     csrf.prepare(request, info)
     rows = refunds.pending_approvals(ctx, info.actor)
     stuck = refunds.stuck_requests(ctx, info.actor)
+    unconfirmed = refunds.unconfirmed_requests(ctx, info.actor)
     return render(
         request,
         "payments/refunds.html",
@@ -212,6 +213,7 @@ def refund_queue(request: Request, ctx: Ctx) -> Response:
         me=info.actor,
         rows=rows,
         stuck=stuck,
+        unconfirmed=unconfirmed,
         fmt=format_amount,
     )
 
