@@ -170,3 +170,11 @@ def test_reports_page_roles_and_api(client, ctx):
         "/api/v1/reports/csat?days=abc", headers={"Authorization": f"Bearer {sup_token}"}
     )
     assert r.status_code == 422
+
+
+def test_every_customer_text_exists_in_both_languages() -> None:
+    from paydesk.web.pages.survey import TEXTS
+
+    assert set(TEXTS["en"]) == set(TEXTS["zh-CN"])
+    for table in (csat.INVITE, csat.CHOICES, csat.CHAT_PROMPT, csat.NPS_INVITE, csat.NPS_BUTTON):
+        assert set(table) == {"en", "zh-CN"}
