@@ -14,6 +14,7 @@ from paydesk.store import (  # noqa: F401
     ledger,
     macros,
     routing,
+    sla,
     surveys,
     tickets,
     totp,

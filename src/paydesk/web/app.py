@@ -42,6 +42,7 @@ PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the po
     "paydesk.web.pages.chat:router",
     "paydesk.web.pages.payments:router",
     "paydesk.web.pages.admin:router",
+    "paydesk.web.pages.supervisor:router",
     "paydesk.web.pages.survey:router",
     "paydesk.web.pages.reports:router",
     "paydesk.web.pages.macros:router",

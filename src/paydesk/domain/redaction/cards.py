@@ -67,7 +67,8 @@ class CardNumberRule:
     # (a leading lookbehind would disable the regex engine's fast digit scan: checked below)
     # (a card copied from two lines of a form: a line break counts as a separator). Possessive
     # quantifiers: no backtracking into a digit chain, so each attempt is linear and short
-    _pattern = re.compile(r"\d(?:[ \-.\r\n\t]{0,3}+\d){11,}+")
+    # (">" too: a card quoted in a reply, "4111 1111\n> 1111 1111")
+    _pattern = re.compile(r"\d(?:[ \-.\r\n\t>]{0,3}+\d){11,}+")
 
     def find(self, text: str) -> Iterable[Span]:
         budget = [4000]  # Luhn checks per text: bounds adversarial digit chains

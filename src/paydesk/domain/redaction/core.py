@@ -57,16 +57,35 @@ _NORMALISE[0x3000] = 0x20
 _NORMALISE[0x00A0] = 0x20
 _NORMALISE[0x2007] = 0x20
 _NORMALISE[0x202F] = 0x20
+# invisible characters pasted into numbers ("4111\u200b1111…", a soft hyphen) read as a space,
+# the separator every number rule accepts; typographic dashes and minus signs as "-"
+for _cp in (0x00AD, 0x180E, 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF):
+    _NORMALISE[_cp] = 0x20
+for _cp in (0x2010, 0x2011, 0x2012, 0x2013, 0x2212, 0xFE58, 0xFE63):
+    _NORMALISE[_cp] = 0x2D
 
 
-_WIDE = re.compile("[\uff01-\uff5e\u3000\u00a0\u2007\u202f]+")
+_WIDE = re.compile(
+    "[\uff01-\uff5e\u3000\u00a0\u2007\u202f\u00ad\u180e\u200b-\u200d\u2060\ufeff"
+    "\u2010-\u2013\u2212\ufe58\ufe63]+"
+)
+
+
+_WIDE_SPLIT = re.compile(f"({_WIDE.pattern})")
+_SINGLE = {chr(k): chr(v) for k, v in _NORMALISE.items()}
 
 
 def normalise(text: str) -> str:
-    """Same-length ASCII folding of full-width forms (positions stay valid)."""
+    """Same-length ASCII folding of full-width forms, invisible characters and dashes
+    (positions stay valid)."""
     if not _WIDE.search(text):
         return text
-    return _WIDE.sub(lambda m: m.group(0).translate(_NORMALISE), text)
+    parts = _WIDE_SPLIT.split(text)  # text, run, text, run, …: C-speed split, no callback
+    if len(parts) > len(text) // 8:  # runs everywhere ("4\u200b4\u200b…"): one translate
+        return text.translate(_NORMALISE)
+    single = _SINGLE
+    parts[1::2] = [single.get(run) or run.translate(_NORMALISE) for run in parts[1::2]]
+    return "".join(parts)
 
 
 _LOWER_CACHE = threading.local()  # per thread: intake redacts in worker threads

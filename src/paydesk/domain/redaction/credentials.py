@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from paydesk.domain.redaction.core import Span, lowered, trie_pattern
+from paydesk.domain.redaction.prose import ASCII_ALNUM, CJK, cjk_prose
 
 _F = re.IGNORECASE | re.ASCII  # ASCII \b and classes: "CVV码" has a boundary before 码
 
@@ -75,6 +76,49 @@ _ANCHORS: dict[str, tuple[str, str]] = {
     "口令": ("password_zh", r"口令"),
     "账号": ("account_generic", r"账号"),
     "帳號": ("account_generic", r"帳號"),
+    "帐号": ("account_generic", r"帐号"),
+    "账户": ("account_generic", r"账户"),
+    "帐户": ("account_generic", r"帐户"),
+    "賬戶": ("account_generic", r"賬戶"),
+    "收款账号": ("account", r"收款账号"),
+    "收款帐号": ("account", r"收款帐号"),
+    "收款人账号": ("account", r"收款人账号"),
+    "银行账号": ("account", r"银行账号"),
+    "银行帐号": ("account", r"银行帐号"),
+    "对公账号": ("account", r"对公账号"),
+    "结算账号": ("account", r"结算账号"),
+    "打款账号": ("account", r"打款账号"),
+    "开户账号": ("account", r"开户账号"),
+    # a bank card or a bank named just before a long number: its account ("请退款到我的建设银行
+    # 6217 …", "储蓄卡 6217 …"); 12+ digits, so hotlines (95588, 400-820-0588) never qualify
+    "储蓄卡": ("bank_near", r"储蓄卡(?:号码?)?"),
+    "借记卡": ("bank_near", r"借记卡(?:号码?)?"),
+    "信用卡": ("bank_near", r"信用卡(?:号码?)?"),
+    "银行卡": ("bank_near", r"银行卡"),
+    "工资卡": ("bank_near", r"工资卡(?:号码?)?"),
+    "銀行": ("bank_near", r"銀行"),
+    "银行": ("bank_near", r"银行"),
+    "招行": ("bank_near", r"招行卡?"),
+    "工行": ("bank_near", r"工行卡?"),
+    "建行": ("bank_near", r"建行卡?"),
+    "农行": ("bank_near", r"农行卡?"),
+    "中行": ("bank_near", r"中行卡?"),
+    "交行": ("bank_near", r"交行卡?"),
+    "邮储": ("bank_near", r"邮储(?:银行)?卡?"),
+    # money sent to a number: "提现到 6222 …", "转到 …"
+    "转到": ("bank_near", r"转到"),
+    "转入": ("bank_near", r"转入"),
+    "打到": ("bank_near", r"打到"),
+    "汇到": ("bank_near", r"汇到"),
+    "汇入": ("bank_near", r"汇入"),
+    "退到": ("bank_near", r"退到"),
+    "退回到": ("bank_near", r"退回到"),
+    "退款到": ("bank_near", r"退款到"),
+    "打款到": ("bank_near", r"打款到"),
+    "提现到": ("bank_near", r"提现到"),
+    "转账到": ("bank_near", r"转账到"),
+    "bank": ("bank_near", r"bank(?![a-z])"),
+    "beneficiary": ("account", r"beneficiary(?:\s+(?:account|acct|a/c))?(?![a-z])"),
     "账户号": ("account", r"账户号码?"),
     "银行卡号": ("account", r"银行卡号码?"),
     "銀行卡號": ("account", r"銀行卡號碼?"),
@@ -97,7 +141,7 @@ _ANCHORS: dict[str, tuple[str, str]] = {
     "totp": ("otp", r"totp(?![a-z])"),
     "2fa": ("otp", r"2fa(?![a-z])"),
     "mfa": ("otp", r"mfa(?![a-z])"),
-    "passcode": ("otp", r"passcode(?![a-z])"),
+    "passcode": ("passcode", r"passcode(?![a-z])"),
     "exp": ("expiry", r"exp(?:iry|iration|ires|ired)?(?:\s+date)?\.?(?![a-z])"),
     "valid": ("expiry", r"valid\s+(?:thru|through|until|till)(?![a-z])"),
     "good thru": ("expiry", r"good\s+thru(?![a-z])"),
@@ -120,6 +164,14 @@ _ANCHOR_RES = {k: (fam, re.compile(src, re.ASCII)) for k, (fam, src) in _ANCHORS
 # the engine's first-character skip); anchors starting inside a hit ("密码" in "动态密码",
 # "account" in "bank account") are picked up by matching at the few positions inside it
 _ANCHOR_SCAN = re.compile(trie_pattern(_ANCHORS))
+
+
+# money sent to a number ("please wire it to 0012 3456 7890 12", "refund to …"): common verbs,
+# so they are not anchors (a hit costs Python work); one C-speed scan finds only whole phrases
+_SEND_TO = re.compile(
+    trie_pattern(["wire", "transfer", "deposit", "send", "pay", "refund", "remit"])
+    + r"(?:red|ed|ted)?(?:\s+[a-z]+){0,3}?\s+(?:to|into)(?![a-z])"
+)
 
 
 def _anchor_hits(low: str) -> Iterable[tuple[int, str]]:
@@ -168,11 +220,27 @@ _REFERENCE_GAP = re.compile(
     re.IGNORECASE,
 )
 _CODE_CVV = re.compile(r"(?:security|card\s+verification|card\s+security)\s*$")
+# a number after a bank word or a transfer verb is an account only if nothing between says it
+# is something else: a phone, a merchant, a member/user id (references: _REFERENCE_GAP)
+_BANK_GAP_STOP = re.compile(
+    r"电话|热线|客服|手机|座机|传真|商户|会员|用户|客户号|工单|编号|余额|金额|总额|合计|"
+    r"tel\b|phone|call|hotline|fax|mobile|merchant|member|user|customer|ticket|case\b|\bid\b|"
+    r"balance|amount|total|sum\b|[¥$€£]",
+    re.IGNORECASE,
+)
+_AMOUNT_AFTER = re.compile(
+    r"\s?(?:元|块|萬|万|亿|rmb|cny|usd|vnd|eur|hkd|jpy|idr|dollars?|yuan)(?![a-z])", re.IGNORECASE
+)  # "1000000000000 VND" is an amount
+_NOT_BANK_CARD = re.compile(
+    r"会员|會員|礼品|禮品|积分|購物|购物|加油|公交|交通|游戏|點卡|点卡|充值|SIM|sim"
+)
 
-_DIGITS = r"(?<![\d.])(\d{4,8})(?!\d|\.\d)"
+_DIGITS = r"(?<![\d.])(\d{4,8}(?!\d|[.\-/:]\d)|\d(?: \d){3,7}(?! ?\d))"  # not "2026-11-26"
+# "6 位 123456", "6位数 839201", "4 digits: 9041": the length of the code before the code
+_LEN_NOTE = r"(?:[^\d\n]{0,8}?(?<![\d.])\d{1,2}\s?(?:位数?|-?digits?|个数字)(?:数字|密码|码|长)?)?"
 _ALNUM_CODE = (
     r"(?<![\dA-Za-z])(\d{4,8}|(?=[A-Za-z0-9]{0,11}\d)(?=\d{0,11}[A-Za-z])[A-Za-z0-9]{4,12})"
-    r"(?![\dA-Za-z]|\.\d)"
+    r"(?![\dA-Za-z]|[.\-/:]\d)"
 )
 _TAILS = {
     "cvv": re.compile(r"[^\d\n]{0,12}?(?<!\d)(\d{3,4})(?!\d)", _F),
@@ -187,15 +255,29 @@ _TAILS = {
         r"(?!\s?[/\-.]\s?\d|\s?[日号號])",  # a full date (with a day) is not an expiry
         _F,
     ),
-    "pin": re.compile(r"[^\d\n]{0,20}?(?<![\dA-Za-z.])(\d{4,8})(?![\dA-Za-z]|\.\d)", _F),
+    "pin": re.compile(
+        _LEN_NOTE + r"[^\d\n]{0,20}?(?<![\dA-Za-z.])(\d{4,8})(?![\dA-Za-z]|[.\-/:]\d)", _F
+    ),
     "otp": re.compile(
-        r"[^\d\n]{0,24}?(?:(?<![\dA-Za-z.])(\d(?: \d){3,7}|\d{3,4}[ -]\d{3,4})(?![ -]?\d|[A-Za-z])"
+        _LEN_NOTE + r"[^\d\n]{0,24}?(?:(?<![\dA-Za-z.])(\d(?: \d){3,7}|\d{3,4}[ -]\d{3,4})"
+        r"(?![ -]?\d|[A-Za-z])"
         r"|" + _ALNUM_CODE + ")",
         _F,
     ),
     "code": re.compile(r"[^\d\n]{0,24}?(?:\b(?:is|was)\b|[:=])\s*" + _DIGITS, _F),
-    "code6": re.compile(r"\s{1,3}(?<!\d)(\d{6})(?!\d|\.\d)", _F),
-    "account": re.compile(r"[^\d\n]{0,16}?(?<![\d+])(\d(?:[ \-]?\d){7,29})(?!\d)", _F),
+    "code6": re.compile(r"\s{1,3}(?<!\d)(\d{6})(?!\d|[.\-/:]\d)", _F),
+    # "acct ending 4321, full number 8001-2345-4321": the last four named first are skipped
+    "account": re.compile(
+        r"(?:[^\d\n]{0,12}?\b(?:ending|ends)(?:\s+(?:in|with))?\s*\d{4}(?!\d))?"
+        r"[^\d\n]{0,16}?(?<![\d+])(\d(?:[ \-]?\d){7,29})(?!\d)",
+        _F,
+    ),
+    "bank_near": re.compile(
+        r"[^\d\n。！？!?]{0,16}?(?<![\d+])(\d(?:[ \-]?\d){11,29})(?![\d.]|-\d)", _F
+    ),
+    # "卡号" + a number that is not a valid card: a bank card (its account) when it starts like
+    # one (major industry 2–6 and 81: cards and banking; "卡号 1234 5678 …" stays)
+    "card_no": re.compile(r"[^\d\n]{0,16}?(?<![\d+])((?:[2-6]|81)\d(?:[ \-]?\d){10,17})(?!\d)", _F),
     # "账号"/"account number" alone is often the sign-in (a phone) or a wallet id: a bank
     # account number there is long (China: 12–19 digits)
     "account_generic": re.compile(r"[^\d\n]{0,16}?(?<![\d+])(\d(?:[ \-]?\d){11,29})(?!\d)", _F),
@@ -206,14 +288,23 @@ _TAILS = {
         r"[^\w\n]{0,6}([A-Za-z]{2}\d\d(?:[ \-]?[A-Za-z0-9]){11,30})(?![A-Za-z0-9])", _F
     ),
     "password_en": re.compile(
-        r"(?P<sep>\s*(?:(?:is|was|will\s+be|would\s+be|should\s+be)\b\s*[:=]?|=|:|-)\s*"
+        r"(?:\s+(?:i|we)\s+[a-z]{2,8}(?=\s+(?:is|was)\b))?"  # "the password I use is …"
+        r"(?P<sep>\s*(?:(?:is|was|will\s+be|would\s+be|should\s+be)\b\s*[:=]?"
+        r"|->|=>|→|=|:|-)\s*"
         r"(?:now\s+|still\s+|currently\s+)?"
         r"|\s+(?P<soft>(?:(?:set|changed|reset|updated)\s+)?(?:to|as)\s+)?)"
-        r"(?P<q>['\"“‘`]?)(?P<v>[^\s'\"“”‘’`\[][^\s'\"“”‘’`]{2,63})",
+        r"(?P<q>['\"“‘`「『]?)(?P<v>[^\s'\"“”‘’`\[「」『』，。！？；、：（）][^\s'\"“”‘’`「」『』，。！？；、：（）]{2,63})",
         re.IGNORECASE,
     ),
+    # a password in Chinese characters or mixed scripts ("张三丰1988", "天王盖地虎"); kept only
+    # when `_cjk_password` finds it is not the start of a sentence
+    "password_cjk": re.compile(
+        r"(?P<sep>(?:\s*(?:就是|也是|是|为|為|改成了?|改为|设置为|设成了?|->|=>|:|=)){0,2}\s*)"
+        r"(?P<q>['\"“‘`「『]?)"
+        r"(?P<v>[^\s'\"“”‘’`「」『』，,。！!？?；;、：:（）()【】<>\[\]]{2,32})"
+    ),
     "password_zh_wide": re.compile(
-        r"(?P<sep>[^A-Za-z0-9\n'\"“‘`]{1,16}?(?:是|为|為|:|=)\s*)"
+        r"(?P<sep>[^A-Za-z0-9\n'\"“‘`]{1,16}?(?:是|为|為|:|=|改成了?|改为|设置为|设为|换成了?)\s*)"
         r"(?P<q>['\"“‘`]?)(?P<v>[!-Z\\-~][!-~]{2,63})"
     ),
     # "密码和 TOPAY 一样，都是 X": a farther "是/为" — only for values with letters *and* digits
@@ -242,7 +333,26 @@ _OTP_IS_YOUR = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _TRAILING = ".,;:!?)]}>'\"“”‘’"
-_QUOTES = {"'": "'", '"': '"', "“": "”", "‘": "’", "`": "`"}
+_QUOTES = {"'": "'", '"': '"', "“": "”", "‘": "’", "`": "`", "「": "」", "『": "』"}
+
+
+def _cjk_password(text: str, tail: re.Match[str]) -> Span | None:
+    start = tail.start("v")
+    quoted = tail.group("q")
+    value = tail.group("v")
+    if quoted:
+        end = text.find(_QUOTES[quoted], start, start + 40)
+        if end <= start:
+            return None
+        value = text[start:end]
+    if not CJK.search(value) or cjk_prose(value, quoted=bool(quoted)):
+        return None
+    strong = bool(tail.group("sep").strip()) or bool(quoted)
+    if not strong and not ASCII_ALNUM.search(value) and len(value) > 8:
+        return None  # "密码 天王盖地虎" without 是/：/quotes: short values only
+    return Span(start, start + len(value), "password")
+
+
 _MAX_LABELS = 2000  # a real message has a handful; bounds the work on label floods
 
 
@@ -260,6 +370,10 @@ def _password(text: str, tail: re.Match[str], english: bool, *, wide: bool = Fal
     value = tail.group("v")
     while len(value) > 3 and value[-1] in _TRAILING:
         value = value[:-1]
+    if CJK.search(value):  # "password: 天王盖地虎, please help" (full-width comma folded)
+        value = re.split(r"[,;!?()]", value, maxsplit=1)[0]
+        if len(value) < 2 or cjk_prose(value, quoted=False):
+            return None  # "password: 忘记了"
     low = value.lower().rstrip(".!?")
     soft = bool(
         tail.groupdict().get("soft")
@@ -279,7 +393,11 @@ def _group(kind: str) -> Callable[[str, re.Match[str]], Span | None]:
         g = tail.lastindex or 1  # the value group that matched (some tails have variants)
         if kind == "bank_account" and _MOBILE.fullmatch(re.sub(r"\D", "", tail.group(g))):
             return None  # "my account 13800138000": the sign-in phone number, not bank data
-        if kind == "bank_account" and _REFERENCE_GAP.search(_text, tail.start(), tail.start(g)):
+        if kind == "bank_account" and (
+            _REFERENCE_GAP.search(_text, tail.start(), tail.start(g))
+            or _BANK_GAP_STOP.search(_text, tail.start(), tail.start(g))
+            or _AMOUNT_AFTER.match(_text, tail.end(g))
+        ):
             return None
         last4 = None
         if kind in ("bank_account", "iban"):
@@ -300,17 +418,22 @@ _HANDLERS: dict[str, list[tuple[str, Callable[[str, re.Match[str]], Span | None]
         ("pin", _group("pin")),
         ("password_zh", lambda t, m: _password(t, m, False)),
         ("password_zh_wide", lambda t, m: _password(t, m, False, wide=True)),
+        ("password_cjk", _cjk_password),
     ],
     "otp": [("otp", _group("otp"))],
+    "passcode": [("otp", _group("otp")), ("password_en", lambda t, m: _password(t, m, True))],
     "code": [("code", _group("otp")), ("code6", _group("otp"))],
     "account": [("account", _group("bank_account"))],
     "account_generic": [("account_generic", _group("bank_account"))],
+    "bank_near": [("bank_near", _group("bank_account"))],
+    "card_no": [("card_no", _group("bank_account"))],
     "id15": [("id15", _group("national_id"))],
     "password_en": [("password_en", lambda t, m: _password(t, m, True))],
     "password_zh": [
         ("password_zh", lambda t, m: _password(t, m, False)),
         ("password_zh_wide", lambda t, m: _password(t, m, False, wide=True)),
         ("password_zh_far", lambda t, m: _password(t, m, False, wide=True)),
+        ("password_cjk", _cjk_password),
     ],
 }
 
@@ -334,6 +457,14 @@ class LabelledSecretRule:
                 m = label.match(low, pos)
                 if m is not None:
                     labels.append((pos, m.end(), self._family(low, pos, family)))
+        if " to" in low:
+            for n, m in enumerate(_SEND_TO.finditer(low)):
+                if n >= _MAX_LABELS:
+                    break
+                if not (
+                    m.start() and low[m.start() - 1].isascii() and low[m.start() - 1].isalpha()
+                ):
+                    labels.append((m.start(), m.end(), "bank_near"))
         labels.sort(key=lambda item: (item[0], -item[1]))
         last_end = -1
         for start, end, family in labels:
@@ -371,9 +502,11 @@ class LabelledSecretRule:
                 return ""
         if family in ("account", "account_generic") and _NOT_BANK.search(before):
             return ""
-        if family == "card_no":  # "卡号" + a Luhn-invalid number: bank data only near a bank
+        if family == "card_no":  # "卡号" + a Luhn-invalid number: a bank card's account number
+            if _NOT_BANK_CARD.search(low, max(0, pos - 8), pos):
+                return ""  # a membership, gift or transit card
             window = low[max(0, pos - 30) : pos + 60]
-            return "account" if _BANK_NEAR.search(window) else ""
+            return "account" if _BANK_NEAR.search(window) else "card_no"
         if family == "expiry":
             window = low[max(0, pos - 100) : pos + 80]
             if not _CARD_STRONG.search(window) and (
