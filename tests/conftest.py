@@ -105,9 +105,30 @@ def _bundled_intent_model() -> None:
     """Train the default intent model once per test process, in process: every test's fresh data
     dir then saves it from memory instead of training it in a child process (what a server does,
     covered by tests/assistant/intent/test_fast_path.py)."""
-    from paydesk.assistant.intent.store import train_bundled
+    import fcntl
+    import hashlib
 
-    train_bundled()
+    from paydesk.assistant.intent import store
+    from paydesk.assistant.intent.model import IntentModel
+
+    # the model depends on the bundled CSV and the training code: one trained copy per version,
+    # shared by the xdist workers and the browser run through a file (trained once, under a lock)
+    code = hashlib.sha256()
+    for src in sorted(Path(store.__file__).parent.parent.rglob("*.py")):
+        code.update(src.read_bytes())
+    key = f"{store.bundled_fingerprint()}-{code.hexdigest()[:12]}"
+    cache = Path(__file__).resolve().parents[1] / "var" / "cache" / f"test-intent-{key}"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / "test-intent.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (cache / "done").exists():
+            with store._bundled_lock:
+                store._bundled.clear()
+                store._bundled[store.bundled_fingerprint()] = IntentModel.load(cache)
+            return
+        model = store.train_bundled()
+        model.save(cache)
+        (cache / "done").touch()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

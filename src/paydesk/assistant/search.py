@@ -555,6 +555,9 @@ def snippet(doc: Doc, query: str, width: int = 200) -> str:
     return best if len(best) <= width else best[: width - 1] + "…"
 
 
+TRIM_AFTER_DOCS = 1000  # builds smaller than this leave little behind (~8 MB per 1,000 articles)
+
+
 def _trim_heap() -> None:
     """Hand the build's freed temporaries back to the OS: glibc keeps freed heap pages mapped,
     so without this a server's resident memory stays at the build's peak (~80 MB more at
@@ -614,8 +617,10 @@ class IndexHolder:
             self._index = KbIndex(docs, self._cache)
             self._built_version = version
             self._built = wanted
+            big = len(docs) >= TRIM_AFTER_DOCS
             del docs
-            _trim_heap()
+            if big:  # a full collection costs ~0.1–0.5 s in a big process: only worth it at scale
+                _trim_heap()
             return True
         finally:
             self._lock.release()
