@@ -41,6 +41,7 @@ PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the po
     "paydesk.web.chat_ws:router",
     "paydesk.web.pages.chat:router",
     "paydesk.web.pages.payments:router",
+    "paydesk.web.pages.admin_routing:router",
     "paydesk.web.pages.admin:router",
     "paydesk.web.pages.supervisor:router",
     "paydesk.web.pages.survey:router",
