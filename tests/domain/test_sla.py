@@ -263,8 +263,18 @@ def test_no_policy_means_no_clocks_and_retarget() -> None:
     p = policy(business_hours=False)
     clocks = sla.start_clocks(p, None, "normal", t0)
     # raised to urgent an hour later: targets recomputed from creation
-    urgent = sla.retarget(clocks, p, None, "urgent", t0, "open", t0 + timedelta(hours=1))
+    t1 = t0 + timedelta(hours=1)
+    used = sla.consumed_seconds(clocks, p, None, "normal", t1)
+    assert used == 3600
+    urgent = sla.retarget(clocks, p, None, "urgent", t0, "open", t1, used)
     assert urgent.first_response_due_at == t0 + timedelta(minutes=30)
     assert urgent.resolution_due_at == t0 + timedelta(hours=4)
+    # paused: keeps paused with the new target's remainder
+    paused = sla.on_status(clocks, "pending", None, t1)
+    assert sla.consumed_seconds(paused, p, None, "normal", t1 + timedelta(days=2)) == 3600
+    low = sla.retarget(paused, p, None, "urgent", t0, "pending", t1, 3600)
+    assert low.resolution_due_at is None and low.resolution_left_seconds == 3 * 3600
+    fresh = sla.retarget(TicketClocks(), p, None, "urgent", t0, "open", t1)
+    assert fresh.resolution_due_at == t0 + timedelta(hours=4)
     gone = sla.retarget(clocks, None, None, "urgent", t0, "open", t0)
     assert gone.due_at is None and gone.policy_id is None

@@ -344,21 +344,48 @@ def retarget(
     created_at: datetime,
     status: str,
     now: datetime,
+    consumed_seconds: int | None = None,
 ) -> TicketClocks:
-    """Targets after a priority/queue/category change: first response and (running)
-    resolution are recomputed from the ticket's creation with the new targets. A paused
-    resolution clock keeps what it had left (it is recomputed when it resumes)."""
+    """Targets after a priority/queue/category change. An unmet first response is due the new
+    target after creation. Resolution keeps the time it has used (`consumed_seconds`, counted
+    by the caller with the old policy; None: measure from creation) against the new target,
+    and stays paused or running as the status says."""
+    if policy is None:
+        return TicketClocks(first_response_at=clocks.first_response_at)
     fresh = start_clocks(policy, calendar, priority, created_at, "new")
-    c = replace(clocks, policy_id=fresh.policy_id)
+    c = replace(clocks, policy_id=policy.id)
     if c.first_response_at is None:
         c.first_response_due_at = fresh.first_response_due_at
-    if c.resolution_due_at is not None or c.resolution_left_seconds is None:
-        c.resolution_due_at = fresh.resolution_due_at
-        c.resolution_left_seconds = None
-        c = on_status(c, status, calendar if policy and policy.business_hours else None, now)
-    if policy is None:
-        c = TicketClocks(first_response_at=c.first_response_at)
+    target = policy.target_minutes(priority, Metric.RESOLUTION)
+    cal = calendar if policy.business_hours else None
+    if target is None:
+        c.resolution_due_at = c.resolution_left_seconds = None
+    elif consumed_seconds is None:
+        c.resolution_due_at, c.resolution_left_seconds = fresh.resolution_due_at, None
+    else:  # as if paused with what is left of the new target; on_status resumes it if open
+        c.resolution_due_at, c.resolution_left_seconds = None, target * 60 - consumed_seconds
+    if status not in STOPPED_STATUSES or consumed_seconds is None:
+        c = on_status(c, status, cal, now)
     return c.refresh_due()
+
+
+def consumed_seconds(
+    clocks: TicketClocks,
+    policy: SlaPolicy | None,
+    calendar: BusinessCalendar | None,
+    priority: str,
+    now: datetime,
+) -> int | None:
+    """Resolution time used so far under `policy`/`priority` (None: no such clock)."""
+    target = policy.target_minutes(priority, Metric.RESOLUTION) if policy else None
+    if target is None or policy is None:
+        return None
+    if clocks.resolution_left_seconds is not None and clocks.resolution_due_at is None:
+        return target * 60 - clocks.resolution_left_seconds
+    if clocks.resolution_due_at is None:
+        return None
+    cal = calendar if policy.business_hours else None
+    return target * 60 - _remaining(cal, now, clocks.resolution_due_at)
 
 
 def clock_state(

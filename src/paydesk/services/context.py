@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from paydesk.domain.inbound import InboundMessage
 
 Classifier = Callable[[str, str], Category]  # (text, locale) -> category
+AfterTicketUpdate = Callable[["AppContext", UnitOfWork, Any, dict[str, Any], Any], None]
 AfterIntake = Callable[["AppContext", UnitOfWork, Any, Any, "InboundMessage", bool], None]
 
 
@@ -48,6 +49,9 @@ class AppContext:
     after_agent_message: list[Callable[[AppContext, UnitOfWork, Any, Any], None]] = field(
         default_factory=list
     )
+    # hooks run inside the transaction of `tickets.update_ticket` after its changes:
+    # (ctx, uow, ticket, diff {field: [old, new]}, now) — e.g. SLA clocks
+    after_ticket_update: list[AfterTicketUpdate] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -109,6 +113,7 @@ PLUGINS: list[str] = [
     "paydesk.services.intent:install",
     "paydesk.services.accounts:install",
     "paydesk.services.refund_jobs:install",
+    "paydesk.services.sla:install",
     "paydesk.services.csat:install",
     "paydesk.services.macros:install",
     "paydesk.services.routing:install",

@@ -37,7 +37,7 @@ from paydesk.domain.inbound import InboundMessage
 from paydesk.domain.redaction import Redacted
 from paydesk.domain.text import detect_locale, search_text
 from paydesk.domain.tickets import AuthorType, Category, Priority, Status
-from paydesk.services import audit, routing
+from paydesk.services import audit, routing, sla
 from paydesk.services.actors import Actor, system_actor
 from paydesk.services.context import AppContext
 from paydesk.services.customers import identities_of
@@ -374,6 +374,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
                 _T.c.priority,
                 _T.c.search_text,
                 _T.c.customer_id,
+                *sla.CLOCK_COLUMNS,  # SLA: the follow-up moves the clocks (services/sla.py)
             ).where(_T.c.id.in_(wanted))
         ):
             targets[row.id] = row
@@ -431,6 +432,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
                     "closed_at": None,
                 }
             )
+            rows[-1].update(sla.intake_columns(ctx, conn, rows[-1], now))  # SLA, same INSERT
         ids = (
             conn.execute(insert(_T).returning(_T.c.id, sort_by_parameter_order=True), rows)
             .scalars()
@@ -446,7 +448,14 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
             st = row.search_text
             if len(st) < SEARCH_TEXT_LIMIT:
                 st = (st + " " + search_text(p.body.text))[:SEARCH_TEXT_LIMIT]
-            updates.append({"tid": row.id, "status": status, "st": st})
+            updates.append(
+                {
+                    "tid": row.id,
+                    "status": status,
+                    "st": st,
+                    **sla.follow_up_columns(ctx, conn, row, status, now),  # SLA clocks
+                }
+            )
             tickets[i] = SimpleNamespace(
                 id=row.id,
                 workspace_id=row.workspace_id,
@@ -470,6 +479,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
                 search_text=bindparam("st"),
                 last_message_at=now,
                 updated_at=now,
+                **sla.CLOCK_BINDS,
             ),
             updates,
         )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from paydesk.domain.errors import InvalidInput
@@ -16,7 +17,9 @@ from paydesk.services.access import access_ticket, visible_tickets
 from paydesk.services.actors import Actor
 from paydesk.services.context import AppContext
 from paydesk.services.customers import customer_identities
+from paydesk.services.sla import sla_filter, sla_public
 from paydesk.store.agents import Agent
+from paydesk.store.base import utcnow
 from paydesk.store.customers import Customer
 from paydesk.store.search import ticket_match
 from paydesk.store.tickets import Attachment, Message, Ticket, TicketTag
@@ -51,6 +54,8 @@ class TicketFilter:
     tag: str | None = None
     cursor: str | None = None
     limit: int = 25
+    sla: str | None = None  # "breached" | "due_soon" (services/sla.py sla_filter)
+    sort: str | None = None  # None: newest first; "due": nearest SLA target first
 
 
 def list_tickets(
@@ -82,6 +87,12 @@ def list_tickets(
         stmt = stmt.where(
             Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag == f.tag.lower()))
         )
+    if f.sla:
+        stmt = stmt.where(sla_filter(f.sla, utcnow()))
+    if f.sort == "due":
+        return _by_due(s, stmt, f, limit)
+    if f.sort:
+        raise InvalidInput(f"unknown sort {f.sort!r} (allowed: due)", field="sort")
     before = decode_cursor(f.cursor) if f.cursor else None
     if before is not None:
         stmt = stmt.where(Ticket.id < before)
@@ -106,6 +117,35 @@ def list_tickets(
     if bounded and len(rows) <= limit:
         rows = list(s.scalars(searched(None).order_by(Ticket.id.desc()).limit(limit + 1)))
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], nxt
+
+
+def _by_due(
+    s: Session, stmt: Select[tuple[Ticket]], f: TicketFilter, limit: int
+) -> tuple[list[Ticket], str | None]:
+    """Tickets with a running SLA target, nearest first; keyset cursor on (due, id)."""
+    stmt = stmt.where(Ticket.sla_due_at.is_not(None))
+    if f.q and f.q.strip():
+        raise InvalidInput("search results are sorted newest first", field="sort")
+    if f.cursor:
+        try:
+            raw = base64.urlsafe_b64decode(f.cursor + "=" * (-len(f.cursor) % 4)).decode()
+            due_s, id_s = raw[1:].split("|")
+            due, last = datetime.fromisoformat(due_s), int(id_s)
+            if not raw.startswith("d") or due.tzinfo is None:
+                raise ValueError
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidInput("invalid cursor", field="cursor") from None
+        stmt = stmt.where(
+            or_(Ticket.sla_due_at > due, and_(Ticket.sla_due_at == due, Ticket.id > last))
+        )
+    rows = list(s.scalars(stmt.order_by(Ticket.sla_due_at, Ticket.id).limit(limit + 1)))
+    nxt = None
+    if len(rows) > limit:
+        last_row = rows[limit - 1]
+        assert last_row.sla_due_at is not None
+        token = f"d{last_row.sla_due_at.isoformat()}|{last_row.id}"
+        nxt = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
     return rows[:limit], nxt
 
 
@@ -134,6 +174,7 @@ def ticket_summary(t: Ticket) -> dict[str, Any]:
         "created_at": t.created_at,
         "updated_at": t.updated_at,
         "last_message_at": t.last_message_at,
+        "sla": sla_public(t, utcnow()),
     }
 
 

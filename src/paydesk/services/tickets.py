@@ -181,6 +181,8 @@ def update_ticket(ctx: AppContext, actor: Actor, ticket_id: int, changes: dict[s
                 diff["tags"] = [old, new]
         if diff:
             ticket.updated_at = now
+            for hook in ctx.after_ticket_update:
+                hook(ctx, uow, ticket, diff, now)
             audit.record(
                 s,
                 actor,

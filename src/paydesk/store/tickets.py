@@ -21,6 +21,7 @@ class Ticket(Base):
         Index("ix_tickets_queue_id", "queue_id", "status", "id"),
         Index("ix_tickets_customer", "customer_id", "id"),
         Index("ix_tickets_assignee", "assignee_id", "status", "id"),
+        Index("ix_tickets_sla_due", "workspace_id", "sla_due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,6 +46,17 @@ class Ticket(Base):
     first_response_at: Mapped[datetime | None] = mapped_column()
     solved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    # SLA clocks (migration 0012_sla; rules in domain/sla.py, written by services/sla.py)
+    sla_policy_id: Mapped[int | None] = mapped_column()
+    sla_due_at: Mapped[datetime | None] = mapped_column()  # nearest running target
+    first_response_due_at: Mapped[datetime | None] = mapped_column()
+    next_response_due_at: Mapped[datetime | None] = mapped_column()
+    resolution_due_at: Mapped[datetime | None] = mapped_column()  # None while paused/stopped
+    resolution_left_seconds: Mapped[int | None] = mapped_column()  # left when paused (< 0 late)
+    final_answer_due_at: Mapped[datetime | None] = mapped_column()  # complaints
+    final_answer_at: Mapped[datetime | None] = mapped_column()
+    holding_reply_at: Mapped[datetime | None] = mapped_column()
+    escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class TicketTag(Base):

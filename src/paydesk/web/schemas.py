@@ -87,6 +87,32 @@ class CustomerPublic(BaseModel):
     phone: str | None = None
 
 
+class SlaClock(BaseModel):
+    state: str  # running | paused | met | breached
+    due_at: datetime | None = None
+    met_at: datetime | None = None
+    seconds_left: int | None = None  # negative: overdue
+    due_soon: bool = False
+    paused_seconds_left: int | None = None
+
+
+class SlaComplaint(SlaClock):
+    extended: bool = False  # a holding reply moved the deadline to the longer bound
+    holding_reply_at: datetime | None = None
+
+
+class SlaPublic(BaseModel):
+    policy_id: int | None = None
+    due_at: datetime | None = None  # the nearest running target
+    breached: bool = False
+    due_soon: bool = False
+    first_response: SlaClock | None = None
+    next_response: SlaClock | None = None
+    resolution: SlaClock | None = None
+    complaint: SlaComplaint | None = None  # regulatory final-answer deadline
+    escalation_level: int = 0
+
+
 class TicketSummary(BaseModel):
     id: int
     number: int
@@ -102,6 +128,7 @@ class TicketSummary(BaseModel):
     customer_id: int
     created_at: datetime
     updated_at: datetime
+    sla: SlaPublic | None = None
 
 
 class TicketPublic(TicketSummary):

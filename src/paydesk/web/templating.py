@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from paydesk.web.i18n import negotiate, t
+from paydesk.web.sla_badges import escalation_badge, sla_badge
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -30,6 +31,8 @@ def _local_time(value: datetime | None, tz: str = "Asia/Shanghai") -> str:
 
 
 env.filters["localtime"] = _local_time
+env.filters["sla_badge"] = sla_badge  # SLA clocks of a ticket row (web/sla_badges.py)
+env.filters["escalation_badge"] = escalation_badge
 
 # Console navigation entries added by capabilities: (label, url) for every staff member, or
 # (label, url, roles) for those roles only (the page itself still checks permissions).
@@ -37,12 +40,14 @@ NAV_LINKS: list[tuple[str, str] | tuple[str, str, frozenset[str]]] = [
     ("Email", "/agent/email"),
     ("Chat", "/agent/chat"),
     ("Refunds", "/agent/refunds"),
+    ("Incidents", "/agent/incidents"),
     ("Knowledge base", "/agent/kb"),
     ("Macros", "/agent/macros"),
     ("Reports", "/agent/reports", frozenset({"admin", "supervisor", "auditor"})),
     ("Audit", "/agent/audit"),
     ("Security", "/agent/security"),
     ("Admin", "/agent/admin", frozenset({"admin", "supervisor", "auditor"})),
+    ("Supervisor", "/agent/supervisor", frozenset({"admin", "supervisor", "auditor"})),
 ]
 
 

@@ -94,8 +94,11 @@ def search_tickets(
     category: str | None = Query(default=None, max_length=24),
     tag: str | None = Query(default=None, max_length=40),
     limit: int = Query(default=25, ge=1, le=100),
+    sla: str | None = Query(default=None, max_length=20, description="breached | due_soon"),
+    sort: str | None = Query(default=None, max_length=10, description="due: nearest SLA first"),
 ) -> dict[str, Any]:
-    """Newest first. `q` searches subject and messages (Chinese-aware) or a ticket number."""
+    """Newest first (or `sort=due`). `q` searches subject and messages (Chinese-aware) or a
+    ticket number; `sla=breached|due_soon` keeps tickets whose SLA is overdue / due soon."""
     f = TicketFilter(
         status=status,
         queue=queue,
@@ -106,6 +109,8 @@ def search_tickets(
         category=category,
         tag=tag,
         limit=limit,
+        sla=sla,
+        sort=sort,
     )
     with ctx.read() as s:
         rows, nxt = list_tickets(ctx, s, actor, f)

@@ -43,11 +43,11 @@ router = APIRouter(prefix="/agent", include_in_schema=False)
 TICKET_PANELS: list[str] = [
     "paydesk.web.pages.macros:macro_panel",
     "paydesk.web.pages.reports:ticket_rating_panel",
-    "paydesk.web.pages.macros:macro_panel",
-    "paydesk.web.pages.reports:ticket_rating_panel",
+    "paydesk.web.pages.incidents:ticket_panel",
     "paydesk.web.pages.payments:ticket_panel",
     "paydesk.web.pages.kb_admin:assist_panel",
     "paydesk.web.pages.email:participants_panel",
+    "paydesk.web.pages.supervisor:sla_panel",
 ]
 
 
@@ -193,6 +193,8 @@ def _inbox_filter(request: Request, info: SessionInfo) -> TicketFilter:
         priority=qp.get("priority") or None,
         cursor=qp.get("cursor") or None,
         limit=50,
+        sla=(qp.get("sla") or "")[:20] or None,  # breached | due_soon (services/sla.py)
+        sort=(qp.get("sort") or "")[:10] or None,
     )
     if view == "mine":
         f.assignee_id = info.actor.id
