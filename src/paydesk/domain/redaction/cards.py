@@ -41,8 +41,9 @@ def brand_ok(digits: str) -> bool:
 
 # A number labelled as one of these is a reference, not a card, even if Luhn happens to pass.
 _REFERENCE = re.compile(
-    r"(?:\b(?:order|invoice|ref|reference|tracking|transaction|txn|trade|merchant|serial)\b|"
-    r"订单|单号|交易号|流水号|商户|运单|快递|发票)[^\d\n]{0,12}$",
+    r"(?:\b(?:order|invoice|ref|reference|tracking|transaction|txn|trade|merchant|serial|case|"
+    r"ticket|claim|receipt|booking|policy|shipment)\b|"
+    r"订单|单号|交易号|流水号|商户|运单|快递|发票|工单|编号|保单)[^\d\n]{0,12}$",
     re.IGNORECASE | re.ASCII,
 )
 _CARD_WORD = re.compile(r"card|卡", re.IGNORECASE)

@@ -31,7 +31,8 @@ STOPWORDS = frozenset(
     every something nothing anything everything mine yours ours theirs his hers entered
     typed input sent shown displayed used given asked shared stored known for to of in on at
     with from by about into over after before during without under did does do has have had
-    will would should could can may might must shall
+    will would should could can may might must shall each all both either neither some most
+    many few enter type use choose see click tap go follow open
     """.split()
 )
 
@@ -256,7 +257,9 @@ _TAILS = {
         _F,
     ),
     "pin": re.compile(
-        _LEN_NOTE + r"[^\d\n]{0,20}?(?<![\dA-Za-z.])(\d{4,8})(?![\dA-Za-z]|[.\-/:]\d)", _F
+        _LEN_NOTE
+        + r"[^\d\n]{0,20}?(?<![\dA-Za-z.])(\d{4,8}|\d(?: \d){3,7})(?![\dA-Za-z]|[.\-/:]\d| \d)",
+        _F,
     ),
     "otp": re.compile(
         _LEN_NOTE + r"[^\d\n]{0,24}?(?:(?<![\dA-Za-z.])(\d(?: \d){3,7}|\d{3,4}[ -]\d{3,4})"
@@ -288,7 +291,10 @@ _TAILS = {
         r"[^\w\n]{0,6}([A-Za-z]{2}\d\d(?:[ \-]?[A-Za-z0-9]){11,30})(?![A-Za-z0-9])", _F
     ),
     "password_en": re.compile(
-        r"(?:\s+(?:i|we)\s+[a-z]{2,8}(?=\s+(?:is|was)\b))?"  # "the password I use is …"
+        # "the password I use is …", "password for my account is …" (then: only if it looks
+        # like a secret or is quoted — "password manager is great")
+        r"(?P<fill>\s+(?:i|we)\s+[a-z]{2,8}(?=\s+(?:is|was)\b)"
+        r"|\s+(?:for|of|on|to)\s+(?:my|the|this|your|our)(?:\s+[a-z]+){1,2}?(?=\s+(?:is|was)\b))?"
         r"(?P<sep>\s*(?:(?:is|was|will\s+be|would\s+be|should\s+be)\b\s*[:=]?"
         r"|->|=>|→|=|:|-)\s*"
         r"(?:now\s+|still\s+|currently\s+)?"
@@ -321,7 +327,7 @@ _TAILS = {
 _NOT_SECRET_CODE = re.compile(
     r"(?:error|status|postal|zip|area|country|promo|coupon|referral|invite|invitation|product|"
     r"tracking|reference|order|swift|bank|branch|sort|http|discount|qr|bar|item|region|city|"
-    r"currency|merchant|store|gift|voucher|redeem|response|exit|return|source)\s*$",
+    r"currency|merchant|store|gift|voucher|redeem|response|exit|return|source)[\s,;:\-]*$",
     re.IGNORECASE,
 )
 _OTP_BEFORE = re.compile(
@@ -347,7 +353,10 @@ def _cjk_password(text: str, tail: re.Match[str]) -> Span | None:
         value = text[start:end]
     if not CJK.search(value) or cjk_prose(value, quoted=bool(quoted)):
         return None
-    strong = bool(tail.group("sep").strip()) or bool(quoted)
+    sep = tail.group("sep")
+    strong = bool(sep.strip()) or bool(quoted)
+    if not sep and not quoted:
+        return None  # "登录密码相互独立", "输入原密码即可": the sentence goes on
     if not strong and not ASCII_ALNUM.search(value) and len(value) > 8:
         return None  # "密码 天王盖地虎" without 是/：/quotes: short values only
     return Span(start, start + len(value), "password")
@@ -378,9 +387,12 @@ def _password(text: str, tail: re.Match[str], english: bool, *, wide: bool = Fal
     soft = bool(
         tail.groupdict().get("soft")
     )  # "password to X" / "set as X": only if X looks secret
-    strong = (bool(tail.group("sep").strip()) and not soft) or bool(quoted)
-    if low in STOPWORDS:
-        return None
+    filler = bool(tail.groupdict().get("fill")) and not tail.group("fill").lstrip().startswith(
+        ("i ", "we ")
+    )
+    strong = (bool(tail.group("sep").strip()) and not soft and not filler) or bool(quoted)
+    if low in STOPWORDS or not any(c.isalnum() for c in value):
+        return None  # "password reset", "**忘记密码**，" (masked "******" is no secret either)
     if (wide or not strong) and not _looks_secret(value):
         return None  # "password reset", "password manager", "密码错误，App …"
     if english and not strong and len(value) < 4:
@@ -552,8 +564,13 @@ def _token_bounds(text: str, pos: int) -> tuple[int, int]:
     return lo, hi
 
 
+# API object ids ("pay_3MtwBwLkdIwHu7ix28a3tqPa", "cus_NffrFeUfNV2Hib"): a short lower-case
+# prefix, an underscore and a long random tail — references, not passwords
+_OBJECT_ID = re.compile(r"[a-z]{2,8}_[A-Za-z0-9]{14,}")
+
+
 def password_shaped(token: str) -> bool:
-    if not 6 <= len(token) <= 40 or _EMAIL_OR_URL.search(token):
+    if not 6 <= len(token) <= 40 or _EMAIL_OR_URL.search(token) or _OBJECT_ID.fullmatch(token):
         return False
     lower = upper = digit = strong = under = False
     for c in token:
