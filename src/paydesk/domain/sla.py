@@ -59,6 +59,9 @@ class BusinessCalendar:
     holidays: frozenset[date] = frozenset()
     extra_days: frozenset[date] = frozenset()
     extra_day_hours: tuple[Interval, ...] = ()  # hours of an extra working day; () = Monday's
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         try:
@@ -101,8 +104,12 @@ def _local(zone: ZoneInfo, day: date, minutes: int) -> datetime:
     return local.astimezone(UTC)
 
 
-def day_intervals(cal: BusinessCalendar, day: date) -> list[tuple[datetime, datetime]]:
-    """The UTC intervals of the shifts that start on local `day` (sorted)."""
+def day_intervals(cal: BusinessCalendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """The UTC intervals of the shifts that start on local `day` (sorted). Memoised on the
+    calendar: intake computes due dates for every new ticket and the days ahead repeat."""
+    known = cal._days.get(day)
+    if known is not None:
+        return known
     zone = cal.zone
     out = []
     for start, end in sorted(cal._spec(day)):
@@ -110,7 +117,10 @@ def day_intervals(cal: BusinessCalendar, day: date) -> list[tuple[datetime, date
         e = _local(zone, day, end if end > start else end + DAY_MINUTES)
         if e > s:  # a shift inside a DST gap can collapse; skip it
             out.append((s, e))
-    return out
+    if len(cal._days) > 4096:
+        cal._days.clear()
+    cal._days[day] = found = tuple(out)
+    return found
 
 
 def _intervals_from(cal: BusinessCalendar, start: datetime) -> Iterator[tuple[datetime, datetime]]:
