@@ -238,3 +238,34 @@ def test_nps_invitations_answers_and_score(ctx):
     assert _audits(ctx, "nps.answered") == 3
     with ctx.read() as s:
         assert s.scalar(select(func.count()).select_from(NpsSurvey)) == 3
+
+
+def test_cli_nps_send_and_report(ctx, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from paydesk.cli.csat import app
+    from paydesk.settings import get_settings
+
+    _, sup = agent(ctx, "sup@topay.example", role="supervisor")
+    t = ticket(ctx, ALICE, channel=Channel.EMAIL)
+    update_ticket(ctx, sup, t.ticket_id, {"status": "solved"})
+    st = ctx.settings
+    monkeypatch.setenv("PAYDESK_DATABASE_URL", st.database_url)
+    monkeypatch.setenv("PAYDESK_DATA_DIR", str(st.data_dir))
+    monkeypatch.setenv("PAYDESK_SECRET_KEY", st.secret_key)
+    get_settings.cache_clear()
+    try:
+        first = CliRunner().invoke(app, ["nps-send"])
+        again = CliRunner().invoke(app, ["nps-send"])
+        rep = CliRunner().invoke(app, ["report", "--days", "30"])
+        bad = CliRunner().invoke(app, ["report", "--days", "5"])
+    finally:
+        get_settings.cache_clear()
+    assert first.exit_code == 0, (first.output, first.exception)
+    assert json.loads(first.stdout.strip().splitlines()[-1]) == {"sent": 1}
+    assert json.loads(again.stdout.strip().splitlines()[-1]) == {"sent": 0}
+    report = json.loads(rep.stdout.strip().splitlines()[-1])
+    assert report["totals"]["sent"] == 1 and report["nps"]["asked"] == 1
+    assert bad.exit_code == 2 and "days must be 7 or 30" in bad.output

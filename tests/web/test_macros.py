@@ -210,3 +210,30 @@ def test_demo_macros_seed_once(ctx):
         rows = list(s.scalars(select(Macro)))
     assert len(rows) == len(macros.DEMO_MACROS)
     assert all(m.owner_id is None and m.body_en and m.body_zh for m in rows)
+
+
+def test_macros_api(api, client, ctx):
+    _, sup = agent(ctx, "sup@topay.example", role="supervisor", name="Sun Li")
+    m = macros.create_macro(ctx, sup, REFUND)
+    t = ticket(ctx, LI, subject="退款")
+    listing = api.get("/api/v1/macros").json()["macros"]
+    assert [x["name"] for x in listing] == ["Refund in progress"]
+    rendered = api.get(f"/api/v1/tickets/{t.ticket_id}/macros").json()["macros"]
+    assert rendered[0]["body"].startswith("李娜，您好")
+    r = api.post(
+        f"/api/v1/tickets/{t.ticket_id}/macros/{m.id}/apply", json={"body": "请告诉我您的密码"}
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "asks_for_secret"
+    r = api.post(f"/api/v1/tickets/{t.ticket_id}/macros/{m.id}/apply", json={"nope": 1})
+    assert r.status_code == 422
+    r = api.post(f"/api/v1/tickets/{t.ticket_id}/macros/999/apply", json={})
+    assert r.status_code == 404
+    r = api.post(f"/api/v1/tickets/{t.ticket_id}/macros/{m.id}/apply", json={})
+    assert r.status_code == 201, r.text
+    out = r.json()["ticket"]
+    assert out["status"] == "solved" and out["priority"] == "high"
+    assert out["tags"] == ["refund", "vip"]
+    detail = api.get(f"/api/v1/tickets/{t.ticket_id}").json()
+    assert any(x["body"].startswith("李娜，您好") for x in detail["messages"])
+    client.headers.pop("Authorization")
+    assert client.get("/api/v1/macros").status_code == 401

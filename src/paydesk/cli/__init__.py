@@ -133,6 +133,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("paydesk.cli.assistant", "app", "assistant"),
     ("paydesk.cli.intent", "app", "intent"),
     ("paydesk.cli.refunds", "app", "refunds"),
+    ("paydesk.cli.csat", "app", "csat"),
 ]
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from paydesk.domain.csat import Scale, clean_comment, parse_answer, parse_nps
@@ -41,6 +42,7 @@ from paydesk.store.customers import Customer
 from paydesk.store.surveys import CsatSurvey, NpsSurvey
 from paydesk.store.tickets import Ticket
 
+NPS_LOCK_KEY = 0x70D5_C5A7  # pg advisory lock: one NPS sender at a time
 OPEN_CHAT = ("new", "bot", "waiting", "offline", "active")
 
 
@@ -480,6 +482,10 @@ def send_nps_invitations(ctx: AppContext, *, limit: int = 200, workspace_id: int
     sent = 0
     with ctx.uow() as uow:
         s = uow.session
+        if ctx.dialect == "postgresql" and not s.scalar(
+            sql_text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": NPS_LOCK_KEY}
+        ):
+            return 0  # another process is sending right now (SQLite: the write lock serialises)
         asked = select(NpsSurvey.customer_id).where(
             NpsSurvey.created_at > now - timedelta(days=settings.nps_interval_days)
         )

@@ -31,6 +31,7 @@ API_ROUTERS: list[str] = [  # mounted under /api/v1
     "paydesk.web.api.privacy:router",
     "paydesk.web.api.payments:router",
     "paydesk.web.api.reports:router",
+    "paydesk.web.api.macros:router",
 ]
 PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the portal's catch-alls
     "paydesk.web.pages.security:router",
