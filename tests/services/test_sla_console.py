@@ -149,9 +149,10 @@ def test_supervisor_dashboard(client, ctx, as_sup) -> None:
     assert re.search(r'id="total-open">\s*3<', page.text)
     assert re.search(r'id="total-breached">\s*1<', page.text)
     assert f'data-id="{c.ticket_id}"' in page.text
-    assert "Complaint &lt;script&gt;" in page.text and "<script>" not in page.text.split(
-        "sup-complaints"
-    )[1].split("</table>")[0]
+    assert (
+        "Complaint &lt;script&gt;" in page.text
+        and "<script>" not in page.text.split("sup-complaints")[1].split("</table>")[0]
+    )
     partial = client.get("/agent/supervisor?partial=1")
     assert partial.status_code == 200 and "<html" not in partial.text
     zh = client.get("/agent/supervisor?lang=zh-CN")
@@ -252,3 +253,36 @@ def test_supervisor_reads_admin_pages_but_cannot_post(client, ctx, as_sup) -> No
         data={"csrf_token": csrf_of(form.text), "name": "Hacked", "target_normal_resolution": "1"},
     )
     assert r.status_code == 403
+
+
+def test_sla_api_actions_and_overview(ctx, api, client) -> None:
+    c = new_ticket(api, "I complain about a double charge", category="complaint")
+    plain = new_ticket(api, "how do I top up")
+    r = api.post(f"/api/v1/tickets/{c['id']}/holding-reply", json={"body": "Investigating."})
+    assert r.status_code == 200, r.text
+    assert r.json()["sla"]["complaint"]["extended"] is True
+    again = api.post(f"/api/v1/tickets/{c['id']}/holding-reply", json={"body": "again"})
+    assert again.status_code == 409 and again.json()["error"]["code"]
+    assert (
+        api.post(f"/api/v1/tickets/{plain['id']}/holding-reply", json={"body": "x"}).status_code
+        == 422
+    )
+    assert api.post(f"/api/v1/tickets/{c['id']}/holding-reply", json={}).status_code == 422
+    assert (
+        api.post("/api/v1/tickets/999999/escalation", json={"level": 1, "reason": "x"}).status_code
+        == 404
+    )
+    assert api.post(f"/api/v1/tickets/{c['id']}/escalation", json={"level": 7}).status_code == 422
+    r = api.post(f"/api/v1/tickets/{c['id']}/escalation", json={"level": 1, "reason": "angry"})
+    assert r.status_code == 200 and r.json()["sla"]["escalation_level"] == 1
+    ov = api.get("/api/v1/sla/overview").json()
+    assert ov["totals"]["open"] == 2
+    assert [x["id"] for x in ov["complaints"]] == [c["id"]]
+    assert {a["days"] for a in ov["attainment"]} == {7, 30}
+    pol = api.get("/api/v1/sla/policies").json()
+    assert pol["policies"][0]["targets"]["urgent"]["first_response"] == 30
+    from paydesk.services.auth import create_token
+
+    agent_token = create_token(ctx, "agent", "bot").token
+    client.headers["Authorization"] = f"Bearer {agent_token}"
+    assert client.get("/api/v1/sla/overview").status_code == 404
