@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     refund_max_retries: int = 3
     # succeeded refunds are re-checked (sparsely) this long for a reversal; 0 = never
     refund_reversal_watch_seconds: int = 7 * 86400
+    # incidents: suggest one when this many similar technical tickets arrive within the window
+    incident_suggest_window_minutes: int = 60
+    incident_suggest_min_tickets: int = 5
     sandbox_refund_settle_seconds: int = 120  # the sandbox platform completes refunds after this
 
     # CSAT / NPS (issue 2): scale "binary" (good/bad) or "five" (1-5); rating links expire;

@@ -10,6 +10,7 @@ from paydesk.store import (  # noqa: F401
     customers,
     email,
     email_participants,
+    incidents,
     kb,
     ledger,
     macros,

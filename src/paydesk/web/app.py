@@ -31,6 +31,7 @@ API_ROUTERS: list[str] = [  # mounted under /api/v1
     "paydesk.web.api.privacy:router",
     "paydesk.web.api.payments:router",
     "paydesk.web.api.sla:router",
+    "paydesk.web.api.incidents:router",
     "paydesk.web.api.reports:router",
     "paydesk.web.api.macros:router",
 ]
@@ -43,6 +44,7 @@ PAGE_ROUTERS: list[str] = [  # pages, widgets, WebSockets; mounted before the po
     "paydesk.web.chat_ws:router",
     "paydesk.web.pages.chat:router",
     "paydesk.web.pages.payments:router",
+    "paydesk.web.pages.incidents:router",
     "paydesk.web.pages.admin_routing:router",
     "paydesk.web.pages.admin:router",
     "paydesk.web.pages.supervisor:router",
