@@ -109,6 +109,9 @@ def test_a_rule_made_in_the_console_routes_the_next_api_ticket(client, ctx, as_a
         "拒付",
     ]
     assert sorted(saved["conditions"]["channels"]) == ["api", "web"]
+    # the queues page lists the stored rules (with a mark for conditions beyond category/language)
+    queues_page = client.get("/agent/admin/queues")
+    assert "<code>cards</code>" in queues_page.text and 'id="edit-routing"' in queues_page.text
 
 
 def test_refused_forms_say_why_and_keep_the_values(client, ctx, as_admin):

@@ -18,12 +18,14 @@ from paydesk.domain.routing import DEFAULT_RULES, RouteRule
 from paydesk.services import audit
 from paydesk.services.actors import Actor
 from paydesk.services.context import AppContext
+from paydesk.services.routing import stored_default_queue, stored_rules
 from paydesk.services.staff import LANGUAGES, clean_name, require_admin, require_admin_read
 from paydesk.store.agents import Agent
 from paydesk.store.tickets import Ticket
 from paydesk.store.workspace import Queue, QueueMember, Team, TeamMember
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
+_OTHER_CONDITIONS = ("channels", "priorities", "customer_tags", "keywords", "intents")
 
 
 def _agent_ids(s: Session, actor: Actor, ids: list[int]) -> list[int]:
@@ -152,24 +154,73 @@ def update_team(
 # --- queues -------------------------------------------------------------------------------
 
 
-def routing_rules(slug: str | None = None) -> list[dict[str, Any]]:
-    """The routing rules (first match wins), optionally only those that send to `slug`."""
+def routing_rules(
+    slug: str | None = None, *, session: Session | None = None, workspace_id: int = 1
+) -> list[dict[str, Any]]:
+    """The enabled routing rules that send tickets to a queue (first match wins), optionally
+    only those that send to `slug`. With a session: the workspace's stored rules (edited on the
+    Routing tab, `services/routing.py`); without: the built-in table they are seeded from."""
+    if session is None:
+        table = [
+            (
+                None,
+                r.queue,
+                [r.category.value] if r.category else [],
+                [r.locale] if r.locale else [],
+                False,
+            )
+            for r in DEFAULT_RULES
+        ]
+    else:
+        table = [
+            (
+                r.name,
+                r.actions.queue,
+                list(r.conditions.categories),
+                list(r.conditions.locales),
+                any(getattr(r.conditions, f) for f in _OTHER_CONDITIONS),
+            )
+            for r in stored_rules(session, workspace_id)
+            if r.enabled and r.actions.queue
+        ]
     return [
         {
             "order": i + 1,
-            "queue": r.queue,
-            "category": r.category.value if r.category else None,
-            "locale": r.locale,
-            "catch_all": r.category is None and r.locale is None,
+            "name": name,
+            "queue": queue,
+            "category": ", ".join(cats) or None,
+            "locale": ", ".join(locs) or None,
+            "more": more,  # the rule has other conditions (channel, keywords, customer tags…)
+            "catch_all": not cats and not locs and not more,
         }
-        for i, r in enumerate(DEFAULT_RULES)
-        if slug is None or r.queue == slug
+        for i, (name, queue, cats, locs, more) in enumerate(table)
+        if slug is None or queue == slug
     ]
 
 
-def default_queue(rules: tuple[RouteRule, ...] = DEFAULT_RULES) -> str:
-    """Where a ticket lands when no other rule matches (the last, catch-all rule)."""
+def default_queue(
+    rules: tuple[RouteRule, ...] = DEFAULT_RULES,
+    *,
+    session: Session | None = None,
+    workspace_id: int = 1,
+) -> str:
+    """Where a ticket lands when no rule names a queue: the workspace's setting (with a
+    session), else the built-in table's last, catch-all rule."""
+    if session is not None:
+        found = stored_default_queue(session, workspace_id)
+        if found:
+            return found
     return rules[-1].queue
+
+
+def routing_overview(ctx: AppContext, actor: Actor) -> tuple[list[dict[str, Any]], str]:
+    """(rules, default queue) of the actor's workspace, for the queues page."""
+    require_admin_read(actor)
+    with ctx.read() as s:
+        return (
+            routing_rules(session=s, workspace_id=actor.workspace_id),
+            default_queue(session=s, workspace_id=actor.workspace_id),
+        )
 
 
 def _load_queue(s: Session, actor: Actor, queue_id: int) -> Queue:
@@ -192,8 +243,8 @@ def queue_public(s: Session, q: Queue) -> dict[str, Any]:
         "team_id": q.team_id,
         "locale": q.locale,
         "member_ids": _queue_members(s, q.id),
-        "rules": routing_rules(q.slug),
-        "default": q.slug == default_queue(),
+        "rules": routing_rules(q.slug, session=s, workspace_id=q.workspace_id),
+        "default": q.slug == default_queue(session=s, workspace_id=q.workspace_id),
     }
 
 

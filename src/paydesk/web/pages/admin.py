@@ -416,13 +416,14 @@ async def team_update(request: Request, ctx: Ctx, team_id: int) -> Response:
 def queues_list(request: Request, ctx: Ctx) -> Response:
     info = _reader(request, ctx)
     look = _lookups(ctx, info.actor)
+    rules, default_queue = admin.routing_overview(ctx, info.actor)
     return _page(
         request,
         "agent/admin/queues.html",
         info,
         section="queues",
-        rules=admin.routing_rules(),
-        default_queue=admin.default_queue(),
+        rules=rules,
+        default_queue=default_queue,
         teams={t["id"]: t["name"] for t in look["all_teams"]},
         rows=look["all_queues"],
         categories=[c.value for c in Category],

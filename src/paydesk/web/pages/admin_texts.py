@@ -65,8 +65,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "routing": "Routing rules",
         "routing_intro": "New tickets go to the queue of the first rule that matches their "
         "category and language.",
-        "routing_fixed": "The rules are built in (domain/routing.py); a queue without a rule gets "
-        "tickets only when an agent moves them there.",
+        "routing_fixed": "Rules (order, conditions such as channel, keywords or customer tags, "
+        "automatic assignment) are edited on the Routing tab; a queue without a rule gets tickets "
+        "only when an agent moves them there.",
         "order": "Order",
         "category": "Category",
         "queue": "Queue",
@@ -137,7 +138,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "unsolved": "未解决工单",
         "routing": "路由规则",
         "routing_intro": "新工单按类别和语言进入第一条匹配规则对应的队列。",
-        "routing_fixed": "规则为内置规则（domain/routing.py）；"
+        "routing_fixed": "规则（顺序、渠道/关键词/客户标签等条件、自动分配）在“路由”页编辑；"
         "没有规则的队列只接收客服手动转入的工单。",
         "order": "顺序",
         "category": "类别",
