@@ -50,10 +50,14 @@ _CARD_WORD = re.compile(r"card|卡", re.IGNORECASE)
 
 # Expiry (MM/YY, MM/YYYY) and a 3–4 digit code right after a card, separated only by
 # punctuation/space: "4111 1111 1111 1111 12/27 123". Bounded, no nested repetition.
-_EXP = r"(?:0?[1-9]|1[0-2])\s?[/\-]\s?(?:20)?\d\d(?!\d)"
+# "12/28", "12-28", "12|28" (pipe-separated dumps), "1228" only when a code follows
+_EXP = (
+    r"(?:(?:0?[1-9]|1[0-2])\s?[/\-|]\s?(?:20)?\d\d(?!\d)"
+    r"|(?:0[1-9]|1[0-2])\d\d(?=[\s,;|/]{1,4}\d{3,4}(?!\d)))"
+)
 _TAIL = re.compile(
-    rf"[\s,;|/]{{1,4}}(?:(?:exp\w*|有效期)?\s?:?\s?(?P<exp>{_EXP}))?"
-    r"(?:[\s,;|/]{1,4}(?:cvv2?|cvc2?|安全码)?\s?:?\s?(?P<cvv>\d{3,4})(?![\d/]))?",
+    rf"[\s,;|/(\[]{{1,4}}(?:(?:exp\w*|有效期)?\s?:?\s?(?P<exp>{_EXP}))?"
+    r"(?:[\s,;|/()\[\]]{1,4}(?:cvv2?|cvc2?|安全码)?\s?[:=]?\s?(?P<cvv>\d{3,4})(?![\d/]))?",
     re.IGNORECASE,
 )
 

@@ -9,6 +9,7 @@ bounded character classes, so matching stays linear in the input length whatever
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 
 from paydesk.domain.redaction.core import Span, lowered, trie_pattern
@@ -61,8 +62,9 @@ _ANCHORS: dict[str, tuple[str, str]] = {
     "一次性": ("otp", r"一次性(?:验证码|密码|代码)"),
     "安全码": ("cvv", r"安全码"),
     "验证值": ("cvv", r"验证值"),
-    "背面": ("cvv", r"背面的?(?:最?后)?(?:三|3|四|4)位(?:数字?|码)?"),
-    "背后": ("cvv", r"背后的?(?:最?后)?(?:三|3|四|4)位(?:数字?|码)?"),
+    "背面": ("cvv", r"背面的?(?:签名[栏条区]的?)?(?:最?后)?(?:三|3|四|4)位(?:数字?|码)?"),
+    "背后": ("cvv", r"背后的?(?:签名[栏条区]的?)?(?:最?后)?(?:三|3|四|4)位(?:数字?|码)?"),
+    "security number": ("cvv", r"security\s+(?:number|no\.?|digits?)(?![a-z])"),
     "back of": ("cvv", r"back\s+of\s+(?:my|the|your)\s+card(?![a-z])"),
     "on the back": ("cvv", r"on\s+the\s+back(?:\s+of\s+(?:my|the|your)\s+card)?(?![a-z])"),
     "卡号": ("card_no", r"卡号码?"),
@@ -236,7 +238,9 @@ _NOT_BANK_CARD = re.compile(
     r"会员|會員|礼品|禮品|积分|購物|购物|加油|公交|交通|游戏|點卡|点卡|充值|SIM|sim"
 )
 
-_DIGITS = r"(?<![\d.])(\d{4,8}(?!\d|[.\-/:]\d)|\d(?: \d){3,7}(?! ?\d))"  # not "2026-11-26"
+_DIGITS = (  # "839201", "8 3 9 2 0 1", "482-193"; not "2026-11-26"
+    r"(?<![\d.])(\d{4,8}(?!\d|[.\-/:]\d)|\d(?: \d){3,7}(?! ?\d)|\d{3}[ -]\d{3}(?![\d-]))"
+)  # not "2026-11-26"
 # "6 位 123456", "6位数 839201", "4 digits: 9041": the length of the code before the code
 _LEN_NOTE = r"(?:[^\d\n]{0,8}?(?<![\d.])\d{1,2}\s?(?:位数?|-?digits?|个数字)(?:数字|密码|码|长)?)?"
 _ALNUM_CODE = (
@@ -252,7 +256,8 @@ _TAILS = {
         r"|\d\d年\s?(?:0?[1-9]|1[0-2])月"
         r"|(?:0?[1-9]|1[0-2])月\s?/?\s?(?:20)?\d\d年?"
         r"|[2-4]\d\s?/\s?(?:0[1-9]|1[0-2])(?!\d)"  # YY/MM (some cards print it so)
-        r"|(?:0[1-9]|1[0-2])\d\d(?!\d))"  # MMYY right after an explicit label
+        r"|(?:0[1-9]|1[0-2])\d\d(?!\d)"  # MMYY right after an explicit label
+        r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?\s?(?:20)?\d\d(?!\d))"
         r"(?!\s?[/\-.]\s?\d|\s?[日号號])",  # a full date (with a day) is not an expiry
         _F,
     ),
@@ -450,6 +455,31 @@ _HANDLERS: dict[str, list[tuple[str, Callable[[str, re.Match[str]], Span | None]
 }
 
 
+class _CardWords:
+    """Where card words and card-like numbers are in one text, found in one scan each on first
+    use; then "is there one inside [lo, hi)" is a binary search, not a regex run per label."""
+
+    def __init__(self, low: str) -> None:
+        self.low = low
+        self._strong: list[tuple[int, int]] | None = None
+        self._weak: list[tuple[int, int]] | None = None
+
+    @staticmethod
+    def _inside(found: list[tuple[int, int]], lo: int, hi: int) -> bool:
+        i = bisect_left(found, (lo, -1))
+        return i < len(found) and found[i][1] <= hi
+
+    def strong(self, lo: int, hi: int) -> bool:
+        if self._strong is None:
+            self._strong = [m.span() for m in _CARD_STRONG.finditer(self.low)]
+        return self._inside(self._strong, lo, hi)
+
+    def weak(self, lo: int, hi: int) -> bool:
+        if self._weak is None:
+            self._weak = [m.span() for m in _CARD_WEAK.finditer(self.low)]
+        return self._inside(self._weak, lo, hi)
+
+
 class LabelledSecretRule:
     """CVV/CVC, expiry, PIN, one-time codes, passwords, bank accounts and 15-digit IDs next to
     an English or Chinese label; the label stays, the value goes."""
@@ -457,6 +487,7 @@ class LabelledSecretRule:
     def find(self, text: str) -> Iterable[Span]:
         low = lowered(text)
         labels: list[tuple[int, int, str]] = []
+        near = _CardWords(low)
         # one pass finds every position where an anchor starts (the longest one there; the
         # shorter anchors that are its prefixes are tried too, as separate labels)
         for pos, found in _anchor_hits(low):
@@ -468,7 +499,7 @@ class LabelledSecretRule:
                 family, label = _ANCHOR_RES[anchor]
                 m = label.match(low, pos)
                 if m is not None:
-                    labels.append((pos, m.end(), self._family(low, pos, family)))
+                    labels.append((pos, m.end(), self._family(low, pos, family, near)))
         if " to" in low:
             for n, m in enumerate(_SEND_TO.finditer(low)):
                 if n >= _MAX_LABELS:
@@ -503,7 +534,7 @@ class LabelledSecretRule:
                     yield Span(m.start(1), m.end(1), "otp")
 
     @staticmethod
-    def _family(low: str, pos: int, family: str) -> str:
+    def _family(low: str, pos: int, family: str, near: _CardWords) -> str:
         before = low[max(0, pos - 24) : pos]
         if family == "code":
             if _CODE_CVV.search(before):
@@ -512,6 +543,8 @@ class LabelledSecretRule:
                 return "otp"
             if _NOT_SECRET_CODE.search(before):
                 return ""
+        if family == "cvv" and before.rstrip().endswith("social"):
+            return ""  # "social security number"
         if family in ("account", "account_generic") and _NOT_BANK.search(before):
             return ""
         if family == "card_no":  # "卡号" + a Luhn-invalid number: a bank card's account number
@@ -520,9 +553,9 @@ class LabelledSecretRule:
             window = low[max(0, pos - 30) : pos + 60]
             return "account" if _BANK_NEAR.search(window) else "card_no"
         if family == "expiry":
-            window = low[max(0, pos - 100) : pos + 80]
-            if not _CARD_STRONG.search(window) and (
-                not _CARD_WEAK.search(window) or _NOT_CARD.search(low, max(0, pos - 40), pos)
+            lo, hi = max(0, pos - 100), pos + 80
+            if not near.strong(lo, hi) and (
+                not near.weak(lo, hi) or _NOT_CARD.search(low, max(0, pos - 40), pos)
             ):
                 return ""
         if family == "password_zh" and before.endswith(_PIN_ZH_BEFORE):
@@ -561,6 +594,8 @@ def _token_bounds(text: str, pos: int) -> tuple[int, int]:
         hi += 1
     while hi > lo and text[hi - 1] in ".!?:":  # sentence punctuation after the token
         hi -= 1
+    while lo < hi and text[lo] == ":":  # "密码：Abc@2025" (the full-width colon is folded)
+        lo += 1
     return lo, hi
 
 

@@ -278,7 +278,9 @@ def _nearest_is_key(text: str, start: int) -> bool:
 
 _LABELLED_KEY = re.compile(
     r"(?:private\s*key|priv\s*key|secret\s*key|私钥|私鑰|密钥|秘钥)[^A-Za-z0-9\n]{0,12}"
-    r"(?:is\s+|是|为)?[^A-Za-z0-9\n]{0,4}([A-Za-z0-9+/=_\-]{32,200})",
+    r"(?:is\s+|是|为)?[^A-Za-z0-9\n]{0,4}([A-Za-z0-9+/=_\-]{32,200}"
+    # or hex in groups, as some wallets print it ("e331b6d6 9882b4cb …", "e3:31:b6:…")
+    r"|[0-9A-Fa-f]{2,16}(?:[ :][0-9A-Fa-f]{2,16}){3,31}(?![0-9A-Za-z]))",
     re.IGNORECASE,
 )
 
@@ -326,7 +328,8 @@ class PrivateKeyRule:
             for n, m in enumerate(_LABELLED_KEY.finditer(text)):
                 if n >= 200:
                     break
-                yield Span(m.start(1), m.end(1), "private_key")
+                if sum(c not in " :" for c in m.group(1)) >= 32:
+                    yield Span(m.start(1), m.end(1), "private_key")
         # long ASCII alphanumeric runs; hex keys and base58 keys are told apart here
         for run_start, end in _long_runs(text):
             run, start = text[run_start:end], run_start
