@@ -289,3 +289,29 @@ def test_calendar_edit_validation(ctx) -> None:
         assert exc.value.field == field, bad
     with pytest.raises(NotFound):
         sla_admin.calendar_detail(ctx, admin, 424242)
+
+
+def test_breach_watch_publishes_sla_breached(ctx) -> None:
+    import asyncio
+
+    r = ticket(ctx)
+    other = ticket(ctx)
+    now = utcnow()
+    due = now - timedelta(seconds=10)
+    with ctx.uow() as uow:  # time travel: the first ticket's target passed 10 s ago
+        uow.session.execute(update(Ticket).where(Ticket.id == r.ticket_id).values(sla_due_at=due))
+
+    async def watch() -> list[dict]:
+        sub = ctx.bus.subscribe("inbox:1")
+        try:
+            n = await asyncio.to_thread(sla.publish_breaches, ctx, now - timedelta(seconds=30), now)
+            assert n == 1
+            return [await sub.get(timeout=5)]
+        finally:
+            sub.close()
+
+    events = asyncio.run(watch())
+    assert events[0]["type"] == "SlaBreached" and events[0]["ticket_id"] == r.ticket_id
+    # outside the window (already reported) or not yet due: nothing
+    assert sla.publish_breaches(ctx, now, now + timedelta(seconds=30)) == 0
+    assert other.ticket_id != r.ticket_id

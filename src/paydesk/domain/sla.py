@@ -24,6 +24,8 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from paydesk.domain.events import Event
+
 Interval = tuple[int, int]  # minutes after local midnight; end <= start means overnight
 DAY_MINUTES = 1440
 MAX_SEARCH_DAYS = 3 * 366  # a calendar with no working time for 3 years is an error
@@ -438,3 +440,11 @@ def complaint_due(
 ) -> datetime:
     days = rule.extended_days if extended else rule.final_answer_days
     return add_business_days(cal, received_at, days)
+
+
+@dataclass(frozen=True, slots=True)
+class SlaBreached(Event):
+    """A ticket's nearest running target passed (published so consoles refresh at that moment)."""
+
+    ticket_id: int
+    due_at: str  # ISO 8601, UTC

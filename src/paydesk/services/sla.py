@@ -458,7 +458,57 @@ def require_supervisor_read(actor: Actor) -> None:
         raise NotFound("page not found")
 
 
+# --- breach watch -----------------------------------------------------------------------
+
+BREACH_WATCH_SECONDS = 30.0
+
+
+def publish_breaches(ctx: AppContext, since: datetime, until: datetime) -> int:
+    """Publish `SlaBreached` for every unsolved ticket whose nearest target fell in
+    (since, until]; the inbox and dashboards re-fetch on it. Uses the (workspace, sla_due_at)
+    index, one range query per workspace. Returns the number of events."""
+    from paydesk.store.workspace import Workspace
+
+    found: list[tuple[int, int, datetime]] = []
+    with ctx.read() as s:
+        for ws in s.scalars(select(Workspace.id)).all():
+            found += [
+                (ws, r.id, r.sla_due_at)
+                for r in s.execute(
+                    select(_T.c.id, _T.c.sla_due_at).where(
+                        _T.c.workspace_id == ws,
+                        _T.c.sla_due_at > since,
+                        _T.c.sla_due_at <= until,
+                        _T.c.status.in_([x.value for x in OPEN_STATUSES]),
+                    )
+                )
+            ]
+    for ws, tid, due in found:
+        payload = rules.SlaBreached(tid, due.isoformat()).payload()
+        ctx.bus.publish(f"ticket:{tid}", payload)
+        ctx.bus.publish(f"inbox:{ws}", payload)
+    return len(found)
+
+
+async def breach_watch(ctx: AppContext) -> None:
+    """The server's background loop: every `BREACH_WATCH_SECONDS`, the breaches since the last
+    round. Every process runs it; a duplicate "ticket changed" only costs a re-fetch."""
+    import asyncio
+    import logging
+
+    last = utcnow()
+    while True:
+        await asyncio.sleep(BREACH_WATCH_SECONDS)
+        now = utcnow()
+        try:
+            await asyncio.to_thread(publish_breaches, ctx, last, now)
+            last = now
+        except Exception:
+            logging.getLogger(__name__).exception("SLA breach watch failed")
+
+
 def install(ctx: AppContext) -> None:
+    ctx.extras.setdefault("background", []).append(breach_watch)
     ctx.after_agent_message.append(after_agent_message)
     ctx.after_ticket_update.append(after_ticket_update)
     from paydesk.services.sla_admin import ensure_defaults
