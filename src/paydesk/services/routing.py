@@ -334,6 +334,16 @@ def list_rules(ctx: AppContext, actor: Actor) -> dict[str, Any]:
         }
 
 
+def stored_rules(s: Session, workspace_id: int) -> list[RoutingRule]:
+    """The workspace's rules in order (disabled ones included)."""
+    return [rule_from_row(r) for r in _rows(s, workspace_id)]
+
+
+def stored_default_queue(s: Session, workspace_id: int) -> str | None:
+    st = s.get(RoutingSettings, workspace_id)
+    return st.default_queue if st else None
+
+
 def rule_detail(ctx: AppContext, actor: Actor, rule_id: int) -> dict[str, Any]:
     require_admin_read(actor)
     with ctx.read() as s:
@@ -615,6 +625,9 @@ def preview(
 
 
 def customer_tags(ctx: AppContext, actor: Actor, customer_id: int) -> list[str]:
+    """A customer's tags (staff of the workspace; customers never see their own tags)."""
+    if not actor.is_staff:
+        raise NotFound(f"customer {customer_id} not found")
     with ctx.read() as s:
         access_customer(s, actor, customer_id)
         return sorted(

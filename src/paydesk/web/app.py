@@ -30,6 +30,7 @@ API_ROUTERS: list[str] = [  # mounted under /api/v1
     "paydesk.web.api.assistant:router",
     "paydesk.web.api.privacy:router",
     "paydesk.web.api.payments:router",
+    "paydesk.web.api.routing:router",
     "paydesk.web.api.sla:router",
     "paydesk.web.api.incidents:router",
     "paydesk.web.api.reports:router",
