@@ -88,7 +88,7 @@ def _run_and_watch(ctx: AppContext, *topics: str) -> tuple[dict[str, int], list[
         try:
             report = await asyncio.to_thread(refund_jobs.run_once, ctx)
             seen: list[dict[str, Any]] = []
-            while not any(e.get("type") == "RefundFailed" for e in seen):
+            while not any(e.get("type") in ("RefundFailed", "AgentAlert") for e in seen):
                 seen.append(await sub.get(timeout=5))
             return report, seen
         finally:
@@ -115,6 +115,7 @@ def test_failed_refund_reopens_the_solved_ticket_and_alerts_the_assignee(
     report, events = _run_and_watch(pctx, f"agent:{owner.id}")
     assert report["failed"] == 1
     alert = events[-1]
+    assert alert["type"] == "AgentAlert" and alert["alert"] == "refund_failed"
     assert alert["refund_request_id"] == req.id and alert["ticket_id"] == tid
     assert alert["reopened"] is True and alert["assignee_id"] == owner.id
     assert _status(pctx, tid) == "open"

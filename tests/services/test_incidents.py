@@ -204,7 +204,8 @@ def test_escalation_assigns_the_least_busy_technical_oncall(ctx: AppContext, smt
             sub.close()
 
     (ev,) = asyncio.run(watch())
-    assert ev["type"] == "IncidentEscalated" and ev["incident_id"] == inc.id
+    assert ev["type"] == "AgentAlert" and ev["alert"] == "incident_escalated"
+    assert ev["incident_id"] == inc.id
     detail = incident_views.incident_detail(ctx, agent_, inc.id)
     assert detail["oncall"] == "Free Tech" and detail["escalated_at"]
     mails = smtp.to("free@topay.example")

@@ -199,3 +199,27 @@ def test_console_pages(client, ctx) -> None:  # type: ignore[no-untyped-def]
         assert {s.get(Ticket, t).status for t in [*flood, other]} == {"solved"}  # type: ignore[union-attr]
         assert s.scalars(select(Incident)).one().notified_count == 4
     assert 'id="notify-done"' in client.get(url).text
+
+
+def test_the_oncall_console_gets_the_escalation_alert(client, ctx) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from paydesk.services import incidents
+    from tests.factories import agent
+
+    tid = _flood(ctx, 1)[0]
+    _, frontline = agent(ctx, email="front@topay.example", queues=["technical", "general-en"])
+    inc = incidents.create_from_ticket(ctx, frontline, tid)
+    staff_client(client, ctx, role="technical", email="oncall@topay.example")
+    with client.websocket_connect("/ws/agent") as ws:
+        time.sleep(0.3)  # the socket subscribes right after accepting
+        incidents.escalate(ctx, frontline, inc.id)
+        seen = [ws.receive_json() for _ in range(2)]
+    alert = next(e for e in seen if e["type"] == "AgentAlert")
+    assert alert == {
+        "type": "AgentAlert",
+        "ticket_id": None,
+        "incident_id": inc.id,
+        "alert": "incident_escalated",
+    }
+    assert "/agent/incidents/" in client.get("/static/agent.js").text

@@ -474,8 +474,9 @@ def escalate(
     note: str = "",
 ) -> Incident:
     """Escalate to the technical on-call: the given technical agent, or the least loaded active
-    one. The incident is assigned to them (audited from → to), and after commit they get an
-    `IncidentEscalated` event on `agent:{id}` and an email."""
+    one. The incident is assigned to them (audited from → to); after commit `IncidentEscalated`
+    goes to the workspace and an `AgentAlert` (`alert: "incident_escalated"`) to `agent:{id}`
+    (their console shows it), and they get an email."""
     actor.require(Perm.TICKET_WRITE)
     note = ctx.redactor.redact(_text(note, "note", 4000)).text
     if agent_id is not None:
@@ -525,7 +526,9 @@ def escalate(
             "oncall_agent_id": oncall_id,
             "title": inc.title,
         }
-        _publish(ctx, uow, inc.workspace_id, payload, f"agent:{oncall_id}")
+        _publish(ctx, uow, inc.workspace_id, payload)
+        alert = {**payload, "type": "AgentAlert", "alert": "incident_escalated"}
+        uow.on_commit(lambda: ctx.bus.publish(f"agent:{oncall_id}", alert))
         mail = _escalation_mail(ctx, inc, oncall_email, actor, note)
         uow.on_commit(lambda: _send_quietly(ctx, mail))
     return inc

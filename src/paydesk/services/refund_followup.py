@@ -4,7 +4,8 @@ the customer's money is not back, so
 - a solved or closed ticket is reopened (→ open), audited `ticket.reopened` with the reason, and
   an internal system note says why;
 - the people who own it are alerted on the event bus after commit: `RefundFailed` on the ticket,
-  the workspace inbox, the assignee (`agent:{id}`) or, unassigned, the queue (`queue:{id}`);
+  the workspace inbox and, unassigned, the queue (`queue:{id}`); the assignee gets an
+  `AgentAlert` (`alert: "refund_failed"`) on `agent:{id}`, which their console shows;
 - the customer is told in the ticket's language by the caller (`refund_jobs.NOTICE`, the
   existing notice path: portal, email outbox, open chat).
 
@@ -79,10 +80,12 @@ def follow_up_failure(
         "queue_id": ticket.queue_id,
     }
     topics = [f"ticket:{ticket.id}", f"inbox:{ticket.workspace_id}"]
+    personal: list[str] = []  # the assignee's own console gets an alert (`AgentAlert`)
     if ticket.assignee_id is not None:
-        topics.append(f"agent:{ticket.assignee_id}")
+        personal.append(f"agent:{ticket.assignee_id}")
     elif ticket.queue_id is not None:
         topics.append(f"queue:{ticket.queue_id}")
+    alert = {**payload, "type": "AgentAlert", "alert": "refund_failed"}
     updated = {**TicketUpdated(ticket.id, ("status",)).payload(), "ticket_id": ticket.id}
 
     inbox = f"inbox:{ticket.workspace_id}"
@@ -90,6 +93,8 @@ def follow_up_failure(
     def publish() -> None:  # values captured above: the ORM objects expire at commit
         for topic in topics:
             ctx.bus.publish(topic, payload)
+        for topic in personal:
+            ctx.bus.publish(topic, alert)
         if reopened:
             ctx.bus.publish(inbox, updated)
 

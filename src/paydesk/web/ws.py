@@ -27,6 +27,8 @@ async def agent_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     topics = [f"inbox:{info.actor.workspace_id}"]
+    if info.actor.kind == "agent" and info.actor.id is not None:
+        topics.append(f"agent:{info.actor.id}")  # alerts for this agent (refund failed, on-call)
     sub = ctx.bus.subscribe(*topics)
     try:
         receiver = asyncio.create_task(_drain(websocket))
@@ -36,7 +38,11 @@ async def agent_socket(websocket: WebSocket) -> None:
             except TimeoutError:
                 await websocket.send_json({"type": "ping"})
                 continue
-            await websocket.send_json({"type": ev.get("type"), "ticket_id": ev.get("ticket_id")})
+            out = {"type": ev.get("type"), "ticket_id": ev.get("ticket_id")}
+            for key in ("incident_id", "alert"):  # ids and an alert kind: nothing private
+                if ev.get(key) is not None:
+                    out[key] = ev.get(key)
+            await websocket.send_json(out)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

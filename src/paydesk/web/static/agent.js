@@ -69,12 +69,30 @@
         if (live) live.textContent = "updated " + new Date().toLocaleTimeString();
       });
   }
+  function alert_(ev) {  // an alert for this agent: text only, a link to what needs them
+    var main = document.querySelector(".main");
+    if (!main) return;
+    var p = document.createElement("p");
+    p.className = "alert";
+    p.setAttribute("role", "alert");
+    var a = document.createElement("a");
+    if (ev.alert === "incident_escalated") {
+      a.href = "/agent/incidents/" + Number(ev.incident_id);
+      a.textContent = "Incident INC-" + Number(ev.incident_id) + " was escalated to you";
+    } else {
+      a.href = "/agent/tickets/" + Number(ev.ticket_id);
+      a.textContent = "A refund failed on ticket " + Number(ev.ticket_id) + " — contact the customer";
+    }
+    p.appendChild(a);
+    main.prepend(p);
+  }
   function connect(delay) {
     var proto = window.location.protocol === "https:" ? "wss://" : "ws://";
     var ws = new WebSocket(proto + window.location.host + "/ws/agent");
     ws.onmessage = function (m) {
       var ev = JSON.parse(m.data);
       if (ev.type === "ping") return;
+      if (ev.type === "AgentAlert") { alert_(ev); return; }
       if (tbody) { clearTimeout(timer); timer = setTimeout(refreshInbox, 150); }
       if (ticketEl && String(ev.ticket_id) === ticketEl.getAttribute("data-ticket-id")) {
         var notice = document.getElementById("ticket-updated");
