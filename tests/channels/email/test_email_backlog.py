@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from paydesk.services.email.ingest import _independent_groups, ingest_many
+from paydesk.services.email.ingest import independent_groups, ingest_many
 from paydesk.store.tickets import Message
 
 
@@ -29,7 +29,7 @@ def test_groups_keep_senders_and_reply_chains_together() -> None:
         b"not an email at all",
         b"",
     ]
-    groups = sorted(sorted(g) for g in _independent_groups(items))
+    groups = sorted(sorted(g) for g in independent_groups(items))
     assert [0, 2] in groups and [1, 3] in groups and [5] in groups and [4] in groups
     assert [6, 7] in groups  # no sender: kept together, in order
     assert sorted(i for g in groups for i in g) == list(range(len(items)))
@@ -53,3 +53,54 @@ def test_backlog_threads_replies_and_reports_in_order(ctx) -> None:  # type: ign
         assert reply.action == "appended" and reply.ticket_id == first.ticket_id, reply
     with ctx.read() as s:
         assert s.scalar(select(func.count()).select_from(Message)) == 24
+
+
+def test_cli_backlog_on_two_worker_processes(ctx, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`paydesk email ingest -j 2 FILE…`: the files are split between two processes by
+    independent groups; outcomes are the same as in one process and printed in input order."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    files: list[str] = []
+
+    def put(name: str, data: bytes) -> None:
+        path = tmp_path / name
+        path.write_bytes(data)
+        files.append(str(path))
+
+    for n in range(30):
+        put(f"{n:02d}-first.eml", mail(f"user{n}@example.com", f"<first-{n}@x>"))
+    for n in range(30):
+        reply = mail(f"user{n}@example.com", f"<second-{n}@x>", reply_to=f"<first-{n}@x>")
+        put(f"{n:02d}-reply.eml", reply)
+    put("dup.eml", mail("user3@example.com", "<first-3@x>"))  # the same mail delivered again
+    files.append(str(tmp_path / "missing.eml"))  # unreadable: reported, the rest go on
+    env = {
+        **os.environ,
+        "PAYDESK_DATABASE_URL": ctx.settings.database_url,
+        "PAYDESK_DATA_DIR": str(ctx.settings.data_dir),
+        "PAYDESK_SECRET_KEY": ctx.settings.secret_key,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "paydesk.cli", "email", "ingest", "-j", "2", *files],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 75, proc.stderr[-2000:]  # EX_TEMPFAIL: the MTA keeps the missing one
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [row["file"] for row in lines] == files
+    out = {os.path.basename(row["file"]): row for row in lines}
+    for n in range(30):
+        first, reply = out[f"{n:02d}-first.eml"], out[f"{n:02d}-reply.eml"]
+        assert first["action"] == "created", first
+        assert reply["action"] == "appended" and reply["ticket_id"] == first["ticket_id"], reply
+    assert out["dup.eml"]["action"] == "ignored"
+    assert out["dup.eml"]["ticket_id"] == out["03-first.eml"]["ticket_id"]
+    assert out["missing.eml"]["action"] == "error"
+    assert len({out[f"{n:02d}-first.eml"]["ticket_id"] for n in range(30)}) == 30
+    with ctx.read() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 60

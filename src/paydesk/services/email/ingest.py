@@ -180,7 +180,7 @@ def _ingest_chunk(
             except Exception as exc:  # noqa: BLE001 - reported per message; the rest go on
                 outcomes[i] = exc
 
-    groups = _independent_groups([data for _, data in batch])
+    groups = independent_groups([data for _, data in batch])
     if len(groups) == 1:
         run(groups[0])
     else:  # unrelated conversations at once: intake's group commit writes them together
@@ -194,7 +194,7 @@ def _ingest_chunk(
 _MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
 
 
-def _independent_groups(items: list[bytes | Exception]) -> list[list[int]]:
+def independent_groups(items: list[bytes | Exception]) -> list[list[int]]:
     """Indexes of a chunk's messages, grouped so that messages that may depend on each other —
     the same sender, or one naming another's Message-ID (In-Reply-To, References) — stay in one
     group, in their order. Different groups share nothing and can be processed at once."""
