@@ -293,3 +293,17 @@ def test_supervisors_read_only_agents_not_at_all(client, ctx):
     assert client.get(BASE).status_code == 404
     assert client.post(f"{BASE}/{rid}/delete", data={"csrf_token": token}).status_code == 404
     assert len(_rule_ids(ctx)) == 8
+
+
+def test_ticket_page_shows_how_it_was_routed(client, ctx, as_admin):
+    from paydesk.services import assignment
+    from tests.factories import ticket
+
+    assignment.set_queue_assignment(ctx, system_actor(), _queue(ctx, "technical"), "round_robin")
+    t = ticket(ctx, body="The app crashes on start", subject="crash", category="technical")
+    routing.set_customer_tags(ctx, system_actor(), t.customer_id, ["vip", "<b>x</b>"])
+    page = client.get(f"/agent/tickets/{t.ticket_id}")
+    assert page.status_code == 200
+    assert re.search(r'id="routing-rule">technical<', page.text)
+    assert 'id="routing-pending"' in page.text
+    assert "&lt;b&gt;x&lt;/b&gt;, vip" in page.text

@@ -672,10 +672,12 @@ def routing_of_ticket(s: Session, ticket_id: int) -> dict[str, Any] | None:
     row = s.get(TicketRouting, ticket_id)
     if row is None:
         return None
+    team = s.get(Team, row.team_id) if row.team_id else None
     return {
         "rule_id": row.rule_id,
         "rule_name": row.rule_name,
         "team_id": row.team_id,
+        "team": team.name if team is not None else None,
         "assign_pending": row.assign_pending,
     }
 

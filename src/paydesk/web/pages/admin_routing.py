@@ -347,3 +347,23 @@ async def rule_delete(request: Request, ctx: Ctx, rule_id: int) -> Response:
     return await _list_action(
         request, ctx, lambda a, _f: routing.delete_rule(ctx, a, rule_id), "rule_deleted"
     )
+
+
+# --- ticket page sidebar panel (registered in web/pages/agent.py TICKET_PANELS) -----------------
+
+
+def ticket_panel(ctx: Any, actor: Any, t: dict[str, Any]) -> Any:
+    """How the ticket was routed (rule, team, waiting for assignment) and the customer's tags.
+    The ticket page loaded `t` through access_ticket; this reads only rows keyed by it."""
+    from markupsafe import Markup
+
+    from paydesk.web.templating import env
+
+    customer = t.get("customer") or {}
+    try:
+        with ctx.read() as s:
+            how = routing.routing_of_ticket(s, int(t["id"]))
+        tags = routing.customer_tags(ctx, actor, int(customer["id"])) if customer.get("id") else []
+    except DomainError:  # e.g. an erased customer: the rest of the ticket page still renders
+        return None
+    return Markup(env.get_template("agent/routing_panel.html").render(how=how, tags=tags))

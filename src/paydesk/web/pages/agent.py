@@ -45,6 +45,7 @@ TICKET_PANELS: list[str] = [
     "paydesk.web.pages.reports:ticket_rating_panel",
     "paydesk.web.pages.incidents:ticket_panel",
     "paydesk.web.pages.payments:ticket_panel",
+    "paydesk.web.pages.admin_routing:ticket_panel",
     "paydesk.web.pages.kb_admin:assist_panel",
     "paydesk.web.pages.email:participants_panel",
     "paydesk.web.pages.supervisor:sla_panel",
