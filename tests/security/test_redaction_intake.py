@@ -72,3 +72,34 @@ def test_issue6_gaps_are_redacted_before_storage(api, ctx):
         for secret in gone:
             assert secret not in stored, secret
             assert secret.replace(" ", "") not in stored, secret
+
+
+def test_secrets_in_attachment_names_are_redacted(ctx):
+    from paydesk.domain.inbound import Channel, InboundAttachment, InboundMessage
+    from paydesk.services import intake
+
+    res = intake.receive(
+        ctx,
+        InboundMessage(
+            channel=Channel.EMAIL,
+            subject="scans",
+            body="see the files, order 2026112612345678",
+            email="files@example.com",
+            attachments=[
+                InboundAttachment("card_4111111111111111_front.jpg", "image/jpeg", JPEG),
+                InboundAttachment("身份证_11010519491231002X.jpg", "image/jpeg", JPEG),
+                InboundAttachment("order_2026112612345678.jpg", "image/jpeg", JPEG),
+            ],
+        ),
+    )
+    assert res.had_secret
+    with ctx.read() as s:
+        names = [r[0] for r in s.execute(text("SELECT filename FROM attachments ORDER BY id"))]
+        findings = s.execute(text("SELECT findings FROM messages")).scalar()
+    assert len(names) == 3 and names[2] == "order_2026112612345678.jpg"
+    assert "4111111111111111" not in names[0] and names[0].endswith(".jpg")
+    assert "11010519491231002X" not in names[1] and names[1].endswith(".jpg")
+    assert "attachment" in str(findings)
+
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"

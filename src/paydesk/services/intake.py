@@ -165,9 +165,12 @@ def receive(ctx: AppContext, msg: InboundMessage, *, actor: Actor | None = None)
     subject, body, html = redact_inbound(ctx, msg)
     # attachments are checked and written (content-addressed) before the transaction
     files = []
+    name_findings: list[dict[str, Any]] = []
     for att in msg.attachments:
+        named = ctx.redactor.redact(att.filename)  # "card_4111111111111111.jpg" is a secret too
+        name_findings += [{**f.as_dict(), "in": "attachment"} for f in named.findings]
         name, ctype = check_attachment(
-            att.filename, att.data, att.content_type, ctx.settings.max_attachment_bytes
+            named.text, att.data, att.content_type, ctx.settings.max_attachment_bytes
         )
         storage_key, digest = store_bytes(ctx.settings.data_dir, "attachments", att.data)
         files.append((name, ctype, len(att.data), digest, storage_key))
@@ -190,7 +193,7 @@ def receive(ctx: AppContext, msg: InboundMessage, *, actor: Actor | None = None)
         files,
         locale,
         category,
-        [f.as_dict() for f in subject.findings + body.findings],
+        [f.as_dict() for f in subject.findings + body.findings] + name_findings,
     )
     for attempt in range(3):
         try:
