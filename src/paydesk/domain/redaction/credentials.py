@@ -218,8 +218,10 @@ _BANK_NEAR = re.compile(r"银行|銀行|开户|開戶|户名|戶名|bank")
 # a number after "银行卡 … 订单号" is the order's: a reference label between the account label
 # and the digits takes them away from the account
 _REFERENCE_GAP = re.compile(
-    r"订单|訂單|单号|單號|流水|交易|编号|編號|快递|運單|运单|发票|參考|参考|"
-    r"order|ref|transaction|txn|tracking|invoice|serial",
+    r"订单|訂單|单号|單號|流水|交易|编号|編號|快递|運單|运单|发票|參考|参考|凭证|回单|批次|终端|"
+    r"授权|追踪|"
+    r"order|ref|transaction|txn|tracking|invoice|serial|trace|confirmation|approval|batch|"
+    r"terminal|voucher|\brrn\b|\barn\b|\butr\b",
     re.IGNORECASE,
 )
 _CODE_CVV = re.compile(r"(?:security|card\s+verification|card\s+security)\s*$")
@@ -408,8 +410,11 @@ def _password(text: str, tail: re.Match[str], english: bool, *, wide: bool = Fal
 def _group(kind: str) -> Callable[[str, re.Match[str]], Span | None]:
     def make(_text: str, tail: re.Match[str]) -> Span | None:
         g = tail.lastindex or 1  # the value group that matched (some tails have variants)
-        if kind == "bank_account" and _MOBILE.fullmatch(re.sub(r"\D", "", tail.group(g))):
-            return None  # "my account 13800138000": the sign-in phone number, not bank data
+        if kind == "bank_account" and (
+            _MOBILE.fullmatch(re.sub(r"\D", "", tail.group(g)))
+            or "+" in _text[max(0, tail.start(g) - 5) : tail.start(g)]
+        ):
+            return None  # "my account 13800138000", "+1 415 555 0132": a phone, not bank data
         if kind == "bank_account" and (
             _REFERENCE_GAP.search(_text, tail.start(), tail.start(g))
             or _BANK_GAP_STOP.search(_text, tail.start(), tail.start(g))
