@@ -82,7 +82,7 @@ def rule_from_row(row: Any) -> RoutingRule:
     )
 
 
-def _load(conn: Connection, workspace_id: int, version: int | None) -> Compiled:
+def _load(conn: Connection, workspace_id: int) -> Compiled:
     """Read and compile the workspace's rules (a workspace never seeded gets the defaults)."""
     settings = conn.execute(
         select(_S.c.version, _S.c.default_queue).where(_S.c.workspace_id == workspace_id)
@@ -132,7 +132,7 @@ def compiled_for(ctx: AppContext, conn: Connection, workspace_id: int) -> Compil
     if hit is not None and stored is not None and stored == hit[1].version:
         compiled = hit[1]
     else:
-        compiled = _load(conn, workspace_id, stored)
+        compiled = _load(conn, workspace_id)
     with _CACHE_LOCK:
         cache[workspace_id] = (now, compiled)
     return compiled
@@ -591,7 +591,7 @@ def preview(
     loc = locale or detect_locale(redacted, ctx.settings.default_locale)
     cat = Category(category) if category else ctx.classifier(redacted, loc)
     with ctx.read() as s:
-        c = _load(s.connection(), actor.workspace_id, None)
+        c = _load(s.connection(), actor.workspace_id)
     needs_intent = c.rules.needs_intent
     facts = Facts(
         category=cat.value,
