@@ -83,7 +83,27 @@ def test_public_survey_page_bilingual_csrf_and_changeable(client, ctx):
     # bad input: a clear 422 page, never a 500
     bad = client.post(f"/survey/{token}", data={"rating": "meh", "csrf_token": csrf}, headers=HTML)
     assert bad.status_code == 422 and "choose good or bad" in bad.text
-    assert client.get("/survey/not-a-token", headers=HTML).status_code == 404
+    gone = client.get("/survey/not-a-token?lang=zh-CN", headers=HTML)
+    assert gone.status_code == 404 and "此评价链接无效" in gone.text
+    assert client.get("/survey/not-a-token").json()["error"]["code"] == "not_found"
+    # after expiry: read-only page, and a POST is refused with a clear bilingual message
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from paydesk.store.base import utcnow
+    from paydesk.store.surveys import CsatSurvey
+
+    with ctx.uow() as uow:
+        uow.session.execute(update(CsatSurvey).values(expires_at=utcnow() - timedelta(hours=1)))
+    closed = client.get(f"/survey/{token}?lang=en")
+    assert closed.status_code == 200 and "This survey has closed" in closed.text
+    assert 'name="rating"' not in closed.text
+    late = client.post(
+        f"/survey/{token}", data={"rating": "good", "csrf_token": csrf}, headers=HTML
+    )
+    assert late.status_code == 410 and "This survey has closed" in late.text
+    assert csat.find_survey(ctx, token).rating == "bad"
     assert client.post("/survey/x", data={"rating": "good", "csrf_token": csrf}).status_code == 404
     assert client.get("/survey/" + "a" * 5000).status_code in (404, 414)
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from paydesk.domain.errors import DomainError, InvalidInput
+from paydesk.domain.errors import DomainError, InvalidInput, NotFound
 from paydesk.services import csat
 from paydesk.services.actors import Actor
 from paydesk.services.context import AppContext
 from paydesk.web import csrf
 from paydesk.web.deps import Ctx
-from paydesk.web.i18n import LOCALES
+from paydesk.web.i18n import LOCALES, negotiate
 from paydesk.web.ratelimit import get_limiter
 from paydesk.web.sessions import require_customer
 from paydesk.web.templating import env, render
@@ -43,6 +43,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "current": "Your answer: {answer}",
         "change": "You can change your answer until {date}.",
         "expired": "This survey has closed. Thank you for your time.",
+        "invalid": "This survey link is not valid. Please use the link from your message.",
         "chosen": "selected",
         "portal_title": "Rate this request",
         "nps_answer": "{n} of 10",
@@ -62,6 +63,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "current": "您的评价：{answer}",
         "change": "在 {date} 之前，您可以修改评价。",
         "expired": "本次调查已结束，感谢您的参与。",
+        "invalid": "此评价链接无效，请使用消息中的链接。",
         "chosen": "已选",
         "portal_title": "评价本次服务",
         "nps_answer": "{n} 分（满分 10 分）",
@@ -133,10 +135,34 @@ def _limit(request: Request, ctx: AppContext) -> None:
     get_limiter(ctx).hit(f"survey:{ip}", limit=30, window_seconds=60)
 
 
+def _gone(request: Request, exc: DomainError) -> Response:
+    """A forged, unknown or long-expired link: a bilingual page (JSON for API-style clients)."""
+    from paydesk.web.errors import error_body, wants_html
+
+    if not wants_html(request):
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+    locale = negotiate(request)
+    tx = TEXTS[locale]
+    message = tx["expired"] if isinstance(exc, csat.SurveyExpired) else tx["invalid"]
+    return render(
+        request,
+        "survey/page.html",
+        status_code=exc.status,
+        locale=locale,
+        s=tx,
+        v=None,
+        gone=message,
+        signed_in=False,
+    )
+
+
 @router.get("/survey/{token}")
 def survey_page(request: Request, ctx: Ctx, token: str) -> Response:
     csrf.prepare(request, None)
-    view = csat.find_survey(ctx, token)
+    try:
+        view = csat.find_survey(ctx, token)
+    except (NotFound, csat.SurveyExpired) as exc:
+        return _gone(request, exc)
     return _page(request, view, f"/survey/{token}", saved=request.query_params.get("saved") == "1")
 
 
@@ -154,6 +180,8 @@ def survey_answer(
     _limit(request, ctx)
     try:
         csat.rate(ctx, token, rating=rating or None, score=score or None, comment=comment)
+    except (NotFound, csat.SurveyExpired) as exc:
+        return _gone(request, exc)
     except InvalidInput as exc:
         csrf.prepare(request, None)
         view = csat.find_survey(ctx, token)
@@ -166,7 +194,10 @@ def survey_answer(
 @router.get("/nps/{token}")
 def nps_page(request: Request, ctx: Ctx, token: str) -> Response:
     csrf.prepare(request, None)
-    view = csat.find_nps(ctx, token)
+    try:
+        view = csat.find_nps(ctx, token)
+    except (NotFound, csat.SurveyExpired) as exc:
+        return _gone(request, exc)
     return _page(request, view, f"/nps/{token}", saved=request.query_params.get("saved") == "1")
 
 
@@ -183,6 +214,8 @@ def nps_answer(
     _limit(request, ctx)
     try:
         csat.answer_nps(ctx, token, score=score, comment=comment)
+    except (NotFound, csat.SurveyExpired) as exc:
+        return _gone(request, exc)
     except InvalidInput as exc:
         csrf.prepare(request, None)
         view = csat.find_nps(ctx, token)
