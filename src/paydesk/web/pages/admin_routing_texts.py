@@ -7,7 +7,6 @@ from paydesk.web.pages.admin_texts import tx as admin_tx
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
-        "routing": "Routing",
         "routing_rules": "Routing rules",
         "routing_how": "Rules are checked from the top for every new ticket. A matching rule "
         "applies its priority, tags and team (an earlier rule wins for priority and team; tags add "
@@ -83,7 +82,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "assignment_saved": "Assignment saved.",
     },
     "zh-CN": {
-        "routing": "路由",
         "routing_rules": "路由规则",
         "routing_how": "每张新工单从上到下依次检查规则。匹配的规则会设置其优先级、标签和团队"
         "（优先级和团队以靠前的规则为准，标签累加）；第一条指定队列的匹配规则决定队列并结束检查。"
