@@ -498,12 +498,16 @@ class LabelledSecretRule:
         for pos, found in _anchor_hits(low):
             if len(labels) >= _MAX_LABELS:
                 break
+            tried = ""
             for anchor in _PREFIXES[found]:
                 if anchor.isascii() and pos and low[pos - 1].isascii() and low[pos - 1].isalpha():
                     continue
                 family, label = _ANCHOR_RES[anchor]
+                if family == tried:
+                    continue  # "银行" inside "银行卡": the same tail from the same place
                 m = label.match(low, pos)
                 if m is not None:
+                    tried = family
                     labels.append((pos, m.end(), self._family(low, pos, family, near)))
         if " to" in low:
             for n, m in enumerate(_SEND_TO.finditer(low)):
