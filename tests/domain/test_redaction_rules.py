@@ -86,6 +86,13 @@ ADVERSARIAL = {
     "zh": "的 " * 50_000,
     "hex": "ab" * 50_000,
     "b58": "5Hue" * 25_000,
+    # issue 6 review: context words that look both ways, invisible characters, grouped keys
+    "bank words": "订单 202611261234567890 银行 " * 3_400,
+    "send to": "send it to " * 9_100,
+    "password colons": "密码：" * 11_000,
+    "zero width": "4\u200b" * 50_000,
+    "hex groups": "private key: " + "ab12 " * 20_000,
+    "expiry months": "exp dec 2028 " * 7_600,
 }
 
 

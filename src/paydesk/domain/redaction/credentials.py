@@ -119,6 +119,16 @@ _ANCHORS: dict[str, tuple[str, str]] = {
     "退款到": ("bank_near", r"退款到"),
     "打款到": ("bank_near", r"打款到"),
     "提现到": ("bank_near", r"提现到"),
+    # where the money goes, then a name and the number: "收款信息：张三 6222…"
+    "收款信息": ("bank_near", r"收款信息"),
+    "收款人": ("bank_near", r"收款人"),
+    "收款方": ("bank_near", r"收款方"),
+    "打款信息": ("bank_near", r"打款信息"),
+    "汇款信息": ("bank_near", r"汇款信息"),
+    "银行信息": ("bank_near", r"银行信息"),
+    "账户信息": ("bank_near", r"账户信息"),
+    "bank details": ("bank_near", r"bank\s+details(?![a-z])"),
+    "payee": ("bank_near", r"payee(?![a-z])"),
     "转账到": ("bank_near", r"转账到"),
     "bank": ("bank_near", r"bank(?![a-z])"),
     "beneficiary": ("account", r"beneficiary(?:\s+(?:account|acct|a/c))?(?![a-z])"),
@@ -151,7 +161,8 @@ _ANCHORS: dict[str, tuple[str, str]] = {
     "pin": ("pin", r"pin(?:\s*(?:code|number|no\.?))?(?![a-z])"),
     "account": (
         "account",
-        r"account\.?\s*(?:number|no\.?|num|#)(?![a-z])|account(?=[\s:#]{1,3}\d)",
+        r"account\.?\s*(?:number|no\.?|num|#)(?![a-z])|account(?=[\s:#]{1,3}\d)"
+        r"|account\s+(?:is|was|=)(?=\s*\d)",  # "my account is 1234567890" (not a phone)
     ),
     "bank account": ("account", r"bank\s+account(?![a-z])"),
     "acct": ("account", r"acct(?:\.?\s*(?:number|no\.?|num|#))?(?![a-z])"),
@@ -370,6 +381,7 @@ def _cjk_password(text: str, tail: re.Match[str]) -> Span | None:
 
 
 _MAX_LABELS = 2000  # a real message has a handful; bounds the work on label floods
+_MAX_BANK_WORDS = 300  # bank names/transfer words (each looks both ways): a tighter bound
 
 
 def _looks_secret(v: str) -> bool:
@@ -460,6 +472,47 @@ _HANDLERS: dict[str, list[tuple[str, Callable[[str, re.Match[str]], Span | None]
 }
 
 
+# a 12–30 digit number ending a few characters before a bank name ("张三 6222 0212 … 中国银行"):
+# found by walking back from the label (a regex search anchored at the label would retry every
+# start position in the window: slow on floods of labels)
+_SENTENCE_END = frozenset("\n。！？!?")
+
+
+def _bank_before(text: str, start: int, done: int) -> Span | None:
+    lo = max(0, start - 70, done)
+    i = start
+    while i > lo and start - i <= 8 and not text[i - 1].isdigit():
+        if text[i - 1] in _SENTENCE_END:
+            return None
+        i -= 1
+    if i <= lo or not text[i - 1].isdigit():
+        return None
+    end, digits = i, 0
+    while i > lo:
+        ch = text[i - 1]
+        if "0" <= ch <= "9":
+            digits += 1
+            i -= 1
+        elif ch in " -" and i - 1 > lo and "0" <= text[i - 2] <= "9":
+            i -= 1
+        else:
+            break
+    begin = i
+    if not 12 <= digits <= 30 or (begin > 0 and text[begin - 1] in "+0123456789"):
+        return None
+    number = text[begin:end]
+    if (
+        _REFERENCE_GAP.search(text, max(0, begin - 16), begin)
+        or _BANK_GAP_STOP.search(text, max(0, begin - 16), begin)
+        or _BANK_GAP_STOP.search(text, end, start)
+        or _AMOUNT_AFTER.match(text, end)
+        or "+" in text[max(0, begin - 5) : begin]
+        or _MOBILE.fullmatch(re.sub(r"\D", "", number))
+    ):
+        return None  # "交易流水 4200… 工商银行", "客服 400… 银行", amounts, phones
+    return Span(begin, end, "bank_account", re.sub(r"\D", "", number)[-4:])
+
+
 class _CardWords:
     """Where card words and card-like numbers are in one text, found in one scan each on first
     use; then "is there one inside [lo, hi)" is a binary search, not a regex run per label."""
@@ -519,9 +572,17 @@ class LabelledSecretRule:
                     labels.append((m.start(), m.end(), "bank_near"))
         labels.sort(key=lambda item: (item[0], -item[1]))
         last_end = -1
+        bank_words = 0
         for start, end, family in labels:
             if start < last_end or not family:
                 continue
+            if family == "bank_near":  # the bank named after the number: "6222… 中国银行"
+                bank_words += 1
+                if bank_words > _MAX_BANK_WORDS:
+                    continue
+                span = _bank_before(text, start, last_end)
+                if span is not None:
+                    yield span
             for tail_name, handler in _HANDLERS[family]:
                 tail = _TAILS[tail_name].match(text, end)
                 if tail is None:
