@@ -313,7 +313,7 @@ _TAILS = {
         # like a secret or is quoted — "password manager is great")
         r"(?P<fill>\s+(?:i|we)\s+[a-z]{2,8}(?=\s+(?:is|was)\b)"
         r"|\s+(?:for|of|on|to)\s+(?:my|the|this|your|our)(?:\s+[a-z]+){1,2}?(?=\s+(?:is|was)\b))?"
-        r"(?P<sep>\s*(?:(?:is|was|will\s+be|would\s+be|should\s+be)\b\s*[:=]?"
+        r"(?P<sep>\s*(?:(?:is\s+going\s+to\s+be|is|was|will\s+be|would\s+be|should\s+be)\b\s*[:=]?"
         r"|->|=>|→|=|:|-)\s*"
         r"(?:now\s+|still\s+|currently\s+)?"
         r"|\s+(?P<soft>(?:(?:set|changed|reset|updated)\s+)?(?:to|as)\s+)?)"
@@ -323,7 +323,7 @@ _TAILS = {
     # a password in Chinese characters or mixed scripts ("张三丰1988", "天王盖地虎"); kept only
     # when `_cjk_password` finds it is not the start of a sentence
     "password_cjk": re.compile(
-        r"(?P<sep>(?:\s*(?:就是|也是|是|为|為|改成了?|改为|设置为|设成了?|->|=>|:|=)){0,2}\s*)"
+        r"(?P<sep>(?:\s*(?:就是|也是|是|为|為|改成了?|改为|设置为|设为|设成了?|换成了?|->|=>|:|=)){0,2}\s*)"
         r"(?P<q>['\"“‘`「『]?)"
         r"(?P<v>[^\s'\"“”‘’`「」『』，,。！!？?；;、：:（）()【】<>\[\]]{2,32})"
     ),
@@ -337,7 +337,7 @@ _TAILS = {
         r"(?P<q>['\"“‘`]?)(?P<v>(?=[!-~]{0,63}[A-Za-z])(?=[!-~]{0,63}\d)[!-Z\\-~][!-~]{5,63})"
     ),
     "password_zh": re.compile(
-        r"(?P<sep>(?:是|为|為|:|=|\s|改成了?|改为|设置为|设成了?){0,3})"
+        r"(?P<sep>(?:是|为|為|:|=|\s|改成了?|改为|设置为|设为|设成了?|换成了?){0,3})"
         r"(?P<q>['\"“‘`]?)(?P<v>[!-Z\\-~][!-~]{2,63})"
     ),
 }

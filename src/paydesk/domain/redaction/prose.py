@@ -24,7 +24,7 @@ _PROSE_START = tuple(
 # only in a sentence (pure Chinese values): particles, pronouns, negations
 _PROSE_CHARS = frozenset(
     "的了吗嗎呢吧么麼啊呀嘛哦是不没沒在都也就还還和或与與被把让讓给給要会會能过過着著很太再"
-    "我你您他她它们們"
+    "们們"  # not 我/你: "我爱你中国" is a common password; "我的生日" goes out by 的
 )
 # a description of the password, not the password ("6位数字", "字母加数字")
 _POLICY_WORDS = tuple("位 数字 數字 字母 字符 大写 大寫 小写 小寫 符号 次".split())
