@@ -22,8 +22,8 @@ def cn_id_ok(value: str) -> bool:
 
 
 _CN_ID = re.compile(
-    r"([1-9]\d{5})\s?((?:18|19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))"
-    r"\s?(\d{3}[\dXx])(?![0-9A-Za-z])"
+    r"([1-9]\d{5})[\s\-]?((?:18|19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))"
+    r"[\s\-]?(\d{3}[\dXx])(?![0-9A-Za-z])"
 )  # no leading lookbehind (it defeats the fast scan): the boundary is checked in find()
 
 
