@@ -13,7 +13,7 @@ under concurrent clicks on many app processes):
 Execution goes through the platform port with the request's idempotency key, so a retry (or a
 crash between the platform call and our commit) never refunds twice. Following submitted
 refunds, reconciling unknown answers and recovering stalled executions is
-`services/refund_jobs.py`.
+`services/refund_jobs.py`; the exchange with the platform is `services/refund_platform.py`.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from paydesk.services.access import access_ticket
 from paydesk.services.actors import Actor
 from paydesk.services.context import AppContext
 from paydesk.services.payments import add_system_note, platform, require_account
-from paydesk.services.refund_jobs import (
+from paydesk.services.refund_jobs import reconcile_one
+from paydesk.services.refund_platform import (
     find_platform_refund,
-    reconcile_one,
     record_platform_status,
     send_to_platform,
 )
