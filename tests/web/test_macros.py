@@ -224,6 +224,13 @@ def test_macros_api(api, client, ctx):
         f"/api/v1/tickets/{t.ticket_id}/macros/{m.id}/apply", json={"body": "请告诉我您的密码"}
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "asks_for_secret"
+    r = api.post(
+        f"/api/v1/tickets/{t.ticket_id}/macros/{m.id}/apply", json={"status": "new"}
+    )  # an impossible status is refused before anything is sent
+    assert r.status_code == 409
+    r = api.post(f"/api/v1/tickets/{t.ticket_id}/macros/{m.id}/apply", json={"status": "later"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "status"
+    assert len(api.get(f"/api/v1/tickets/{t.ticket_id}").json()["messages"]) == 1
     r = api.post(f"/api/v1/tickets/{t.ticket_id}/macros/{m.id}/apply", json={"nope": 1})
     assert r.status_code == 422
     r = api.post(f"/api/v1/tickets/{t.ticket_id}/macros/999/apply", json={})

@@ -16,8 +16,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from paydesk.domain import macros as rules
+from paydesk.domain import tickets as ticket_rules
 from paydesk.domain.errors import InvalidInput, NotFound, PermissionDenied
 from paydesk.domain.permissions import Perm
+from paydesk.domain.tickets import Status
 from paydesk.services import audit
 from paydesk.services.access import access_ticket
 from paydesk.services.actors import Actor
@@ -225,10 +227,18 @@ def reply_with_macro(
         m = access_macro(s, actor, macro_id)
         actions = rules.clean_actions(m.actions or {})
         name = m.name
-    msg = add_agent_message(ctx, actor, ticket_id, body, internal=internal)
+        status_now = Status(access_ticket(s, actor, ticket_id).status)
     changes: dict[str, Any] = {}
     if status or actions.get("status"):
         changes["status"] = status or actions["status"]
+        # refuse an impossible status before the reply goes out, not after
+        try:
+            target = Status(changes["status"])
+        except ValueError:
+            raise InvalidInput(f"invalid status {changes['status']!r}", field="status") from None
+        after = status_now if internal else ticket_rules.status_after_agent_reply(status_now)
+        ticket_rules.check_transition(after, target)
+    msg = add_agent_message(ctx, actor, ticket_id, body, internal=internal)
     if actions.get("priority"):
         changes["priority"] = actions["priority"]
     with ctx.uow() as uow:
