@@ -22,7 +22,7 @@ from paydesk.domain.tickets import AuthorType, Channel
 from paydesk.services import incident_notify, incident_suggest, incident_views, incidents
 from paydesk.services.context import AppContext
 from paydesk.services.email.ingest import ingest_bytes
-from paydesk.services.incident_suggest import group_similar
+from paydesk.services.incident_suggest import bursting, group_similar
 from paydesk.services.tickets import update_ticket
 from paydesk.store.audit import AuditEvent
 from paydesk.store.email import EmailOutbox
@@ -96,6 +96,19 @@ def test_grouping_is_pure_and_ignores_small_talk() -> None:
     assert {tuple(sorted(g[2])) for g in groups} == {tuple(range(5)), tuple(range(10, 15))}
     assert all(w not in ("hello", "please", "help", "您好") for g in groups for w in g[1])
     assert group_similar(docs, min_size=6) == []
+
+
+def test_common_words_do_not_make_a_group() -> None:
+    baseline = [f"money transfer this morning {i}" for i in range(30)]
+    window = [(i, f"login crash this morning {i}") for i in range(6)]
+    window += [(10 + i, f"money transfer this morning {i}") for i in range(6)]
+    allowed = bursting([t for _, t in window], baseline)
+    assert allowed is not None
+    assert "login" in allowed and "morning" not in allowed and "transfer" not in allowed
+    groups = group_similar(window, 5, allowed=allowed)
+    assert [sorted(g[2]) for g in groups] == [list(range(6))]
+    assert group_similar(window, 5)[0][0] == "morning"  # what the baseline prevents
+    assert bursting(["login"], baseline[:5]) is None  # too little history to judge
 
 
 def test_flood_is_suggested_then_grouped_into_an_incident(ctx: AppContext) -> None:

@@ -6,12 +6,16 @@ linked to an incident — at most `SCAN_LIMIT`, visible to the reader — and gr
 keywords of their already tokenised `search_text` (jieba segments for Chinese, words for
 English; stop words and support small talk removed): a keyword shared by at least
 `incident_suggest_min_tickets` tickets makes a group, the largest first, each ticket in one
-group. An open incident whose title or service contains the keyword is offered for linking.
+group. Words that are merely common ("morning", "transfer") do not make a group: when the week
+before holds enough technical tickets (`BASELINE_MIN`), a keyword must be `BURST_RATIO` times
+more frequent in the window than there. An open incident sharing the group's words is offered
+for linking.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +34,11 @@ from paydesk.store.incidents import Incident, IncidentTicket
 from paydesk.store.tickets import Ticket
 
 SCAN_LIMIT = 500
+BASELINE_DAYS = 7
+BASELINE_LIMIT = 2000
+BASELINE_MIN = 20  # fewer earlier tickets than this: no baseline, every word may group
+BURST_RATIO = 3.0
+BASELINE_TTL_SECONDS = 300.0  # the week before the window changes slowly
 MAX_GROUPS = 5
 # words every support message has; they say nothing about what is broken
 SUPPORT_WORDS = frozenset(
@@ -79,13 +88,33 @@ def _words(text: str) -> set[str]:
     }
 
 
+def baseline_counts(baseline: list[str]) -> tuple[int, Counter[str]]:
+    return len(baseline), Counter(w for t in baseline for w in _words(t))
+
+
+def bursting(window: list[str], baseline: list[str] | tuple[int, Counter[str]]) -> set[str] | None:
+    """Pure: the words of `window` at least `BURST_RATIO` times more frequent (share of documents)
+    than in `baseline` (texts, or their `baseline_counts`); None when the baseline is too small
+    to judge."""
+    n_b, df_b = baseline_counts(baseline) if isinstance(baseline, list) else baseline
+    if n_b < BASELINE_MIN or not window:
+        return None
+    df_w = Counter(w for t in window for w in _words(t))
+    n_w = len(window)
+    return {w for w, n in df_w.items() if (n / n_w) >= BURST_RATIO * (df_b[w] + 1) / (n_b + 2)}
+
+
 def group_similar(
-    docs: list[tuple[int, str]], min_size: int, max_groups: int = MAX_GROUPS
+    docs: list[tuple[int, str]],
+    min_size: int,
+    max_groups: int = MAX_GROUPS,
+    allowed: set[str] | None = None,
 ) -> list[tuple[str, tuple[str, ...], list[int]]]:
     """Pure: (id, tokenised text) → [(keyword, shared terms, ids)], largest group first; each id
-    in one group. A keyword must appear in `min_size` documents not already grouped."""
+    in one group. A keyword must appear in `min_size` documents not already grouped (and be in
+    `allowed` when given)."""
     words = {i: _words(t) for i, t in docs}
-    df = Counter(w for ws in words.values() for w in ws)
+    df = Counter(w for ws in words.values() for w in ws if allowed is None or w in allowed)
     taken: set[int] = set()
     out: list[tuple[str, tuple[str, ...], list[int]]] = []
     for word, n in sorted(df.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -99,6 +128,33 @@ def group_similar(
         out.append((word, (word, *terms), members))
         taken.update(members)
     return out
+
+
+def _baseline(
+    ctx: AppContext, s: Any, workspace_id: int, since: datetime
+) -> tuple[int, Counter[str]]:
+    """Word counts of the week's technical tickets before the window — workspace-wide statistics
+    (nothing of them is shown), cached per process for `BASELINE_TTL_SECONDS`."""
+    cache: dict[int, tuple[float, tuple[int, Counter[str]]]] = ctx.extras.setdefault(
+        "incident_baseline", {}
+    )
+    hit = cache.get(workspace_id)
+    if hit is not None and time.monotonic() - hit[0] < BASELINE_TTL_SECONDS:
+        return hit[1]
+    texts = s.scalars(
+        select(Ticket.search_text)
+        .where(
+            Ticket.workspace_id == workspace_id,
+            Ticket.created_at >= since - timedelta(days=BASELINE_DAYS),
+            Ticket.created_at < since,
+            Ticket.category == Category.TECHNICAL.value,
+        )
+        .order_by(Ticket.id.desc())
+        .limit(BASELINE_LIMIT)
+    ).all()
+    counts = baseline_counts([str(t)[:4000] for t in texts])
+    cache[workspace_id] = (time.monotonic(), counts)
+    return counts
 
 
 def suggestions(ctx: AppContext, actor: Actor, *, now: datetime | None = None) -> list[Suggestion]:
@@ -126,6 +182,7 @@ def suggestions(ctx: AppContext, actor: Actor, *, now: datetime | None = None) -
         rows = [(t.id, t.subject, t.search_text[:4000], t.created_at) for t in found]
         if len(rows) < min_size:
             return []
+        baseline = _baseline(ctx, s, actor.workspace_id, since)
         open_incidents = [
             (i.id, i.title, _words(" ".join(tokens(f"{i.title} {i.affected_service}"))))
             for i in s.scalars(
@@ -137,7 +194,9 @@ def suggestions(ctx: AppContext, actor: Actor, *, now: datetime | None = None) -
         ]
     by_id = {r[0]: r for r in rows}
     out = []
-    for keyword, terms, ids in group_similar([(r[0], r[2]) for r in rows], min_size):
+    allowed = bursting([r[2] for r in rows], baseline)
+    docs = [(r[0], r[2]) for r in rows]
+    for keyword, terms, ids in group_similar(docs, min_size, allowed=allowed):
         times = [by_id[i][3] for i in ids]
         match = next((inc for inc in open_incidents if set(terms) & inc[2]), None)
         out.append(
