@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import orjson
@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 class EventBus(Protocol):
     def publish(self, topic: str, event: dict[str, Any]) -> None: ...
 
-    def subscribe(self, *topics: str) -> Subscription: ...
+    def subscribe(
+        self, *topics: str, on_event: Callable[[dict[str, Any]], None] | None = None
+    ) -> Subscription: ...
 
     async def start(self) -> None: ...
 
@@ -29,22 +31,44 @@ class EventBus(Protocol):
 
 
 class Subscription:
-    """An async iterator of events for some topics; `close()` (or leaving `async with`) ends it."""
+    """An async iterator of events for some topics; `close()` (or leaving `async with`) ends it.
 
-    def __init__(self, hub: _LocalHub, topics: tuple[str, ...], maxsize: int = 1000) -> None:
+    With `on_event`, events are handed to that function in the subscriber's loop instead of
+    being queued: no queue and no consumer task per subscriber (thousands of chat sockets)."""
+
+    __slots__ = ("_hub", "topics", "queue", "loop", "on_event", "__weakref__")
+
+    def __init__(
+        self,
+        hub: _LocalHub,
+        topics: tuple[str, ...],
+        maxsize: int = 1000,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self._hub = hub
         self.topics = topics
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=maxsize)
+        self.on_event = on_event
+        self.queue: asyncio.Queue[dict[str, Any]] | None = (
+            None if on_event else asyncio.Queue(maxsize=maxsize)
+        )
         self.loop = asyncio.get_running_loop()
         hub.add(self)
 
     def deliver(self, event: dict[str, Any]) -> None:  # runs in the subscriber's loop
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # one subscriber's failure never reaches the publisher
+                log.exception("subscriber failed on an event for %s", self.topics)
+            return
+        assert self.queue is not None
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:  # a stuck consumer loses live events, never blocks others
             log.warning("subscription queue full; dropping event for %s", self.topics)
 
     async def get(self, timeout: float | None = None) -> dict[str, Any]:
+        assert self.queue is not None, "a callback subscription has no queue"
         if timeout is None:
             return await self.queue.get()
         return await asyncio.wait_for(self.queue.get(), timeout)
@@ -62,6 +86,7 @@ class Subscription:
         return self._iter()
 
     async def _iter(self) -> AsyncIterator[dict[str, Any]]:
+        assert self.queue is not None, "a callback subscription has no queue"
         while True:
             yield await self.queue.get()
 
@@ -110,8 +135,10 @@ class InProcessBus:
     def publish(self, topic: str, event: dict[str, Any]) -> None:
         self.hub.dispatch(topic, event)
 
-    def subscribe(self, *topics: str) -> Subscription:
-        return Subscription(self.hub, topics)
+    def subscribe(
+        self, *topics: str, on_event: Callable[[dict[str, Any]], None] | None = None
+    ) -> Subscription:
+        return Subscription(self.hub, topics, on_event=on_event)
 
     async def start(self) -> None:
         return None
@@ -141,8 +168,10 @@ class RedisBus:
         except Exception:  # Redis down: live updates degrade, writes already committed
             log.exception("redis publish failed")
 
-    def subscribe(self, *topics: str) -> Subscription:
-        return Subscription(self.hub, topics)
+    def subscribe(
+        self, *topics: str, on_event: Callable[[dict[str, Any]], None] | None = None
+    ) -> Subscription:
+        return Subscription(self.hub, topics, on_event=on_event)
 
     async def start(self) -> None:
         if self._task is not None:

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -90,7 +92,8 @@ class Stream:
             if len(batch) < 500:
                 return out
 
-    async def accept(self, ev: dict[str, Any]) -> list[dict[str, Any]]:
+    def offer(self, ev: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """What to send for a live event, or None when it reveals a gap (then `catch_up`)."""
         seq = ev.get("seq")
         if not isinstance(seq, int):
             return [ev]  # ephemeral (typing, read, queue): no seq, delivered as is
@@ -99,41 +102,57 @@ class Stream:
         if seq == self.upto + 1:
             self.upto = seq
             return [ev]
-        return await self.catch_up()  # a gap: the log has what the bus skipped
+        return None
+
+    async def accept(self, ev: dict[str, Any]) -> list[dict[str, Any]]:
+        got = self.offer(ev)
+        return await self.catch_up() if got is None else got  # a gap: the log has it
 
 
 class Conn:
-    """Outbox + writer for one socket."""
+    """Outbox of one socket. Frames go out in order from a flush task that exists only while
+    there is something to send, so an idle socket costs no task. `close()` stops the socket's
+    own task (which reads the socket): it then sends what is queued and closes."""
+
+    __slots__ = ("ws", "out", "flushing", "closed", "close_code", "owner")
+
+    LIMIT = 2000  # frames queued for a client that does not read: cut it, it will resume
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
-        self.out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=2000)
-        self.closed = asyncio.Event()
+        self.out: deque[dict[str, Any]] = deque()
+        self.flushing: asyncio.Task[None] | None = None
+        self.closed = False
         self.close_code = 1000
+        self.owner: asyncio.Task[Any] | None = None
 
     def send(self, ev: dict[str, Any]) -> None:
-        try:
-            self.out.put_nowait(ev)
-        except asyncio.QueueFull:  # a client that does not read: cut it, it will resume
+        if self.closed:
+            return
+        if len(self.out) >= self.LIMIT:
             self.close(1013)
+            return
+        self.out.append(ev)
+        if self.flushing is None:
+            self.flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self.out:
+                await self.ws.send_text(orjson.dumps(self.out.popleft()).decode())
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.out.clear()
+            self.close(self.close_code)  # the peer is gone
+        finally:
+            self.flushing = None
 
     def close(self, code: int) -> None:
-        self.close_code = code
-        self.closed.set()
-        with contextlib.suppress(asyncio.QueueFull):
-            self.out.put_nowait(None)
-
-    async def writer(self) -> None:
-        try:
-            while True:
-                ev = await self.out.get()
-                if ev is None:
-                    break
-                await self.ws.send_text(orjson.dumps(ev).decode())
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass
-        finally:
-            self.closed.set()
+        if self.closed:
+            return
+        self.closed, self.close_code = True, code
+        owner = self.owner
+        if owner is not None and owner is not asyncio.current_task():
+            owner.cancel()
 
 
 async def _pump(sub: Subscription, fn: Any) -> None:
@@ -141,20 +160,91 @@ async def _pump(sub: Subscription, fn: Any) -> None:
         await fn(await sub.get())
 
 
-async def _run(conn: Conn, reader: Any, extra: list[asyncio.Task[Any]]) -> None:
-    tasks = [asyncio.create_task(conn.writer()), asyncio.create_task(reader()), *extra]
+async def _run(conn: Conn, reader: Any, extra: Sequence[asyncio.Task[Any]] = ()) -> None:
+    """Read the socket in this (its own) task until it ends or `conn.close()`; then send what
+    is queued (an error before a close code) and close."""
+    me = asyncio.current_task()
+    conn.owner = me
     try:
-        done_wait = asyncio.create_task(conn.closed.wait())
-        await asyncio.wait([done_wait, tasks[1]], return_when=asyncio.FIRST_COMPLETED)
-        done_wait.cancel()
+        if not conn.closed:  # closed already while it was being set up
+            await reader()
+    except asyncio.CancelledError:
+        if not conn.closed or me is None:
+            raise  # not ours: the server is stopping
+        me.uncancel()
     finally:
-        for t in tasks[1:]:
+        conn.owner = None
+        for t in extra:
             t.cancel()
-        conn.close(conn.close_code)
+        code = conn.close_code
+        conn.closed = True
+        if conn.flushing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(conn.flushing), 2)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(tasks[0], 2)
-        with contextlib.suppress(Exception):
-            await conn.ws.close(code=conn.close_code)
+            await conn.ws.close(code=code)
+
+
+class _Ticker:
+    """One task per event loop for every visitor socket's heartbeat and queue updates (instead
+    of a sleeping task per socket): waiting visitors get their queue position every
+    QUEUE_POLL_SECONDS, the others a ping every HEARTBEAT_SECONDS."""
+
+    TICK = 5.0
+    _by_loop: dict[asyncio.AbstractEventLoop, _Ticker] = {}
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.members: dict[int, tuple[Conn, dict[str, Any], int]] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def join(cls, ctx: AppContext, conn: Conn, state: dict[str, Any], sess_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        ticker = cls._by_loop.get(loop)
+        if ticker is None or ticker.ctx is not ctx:
+            ticker = cls._by_loop[loop] = cls(ctx)
+        ticker.members[id(conn)] = (conn, state, sess_id)
+        if ticker.task is None:
+            ticker.task = loop.create_task(ticker._loop())
+
+    @classmethod
+    def leave(cls, conn: Conn) -> None:
+        with contextlib.suppress(RuntimeError):
+            ticker = cls._by_loop.get(asyncio.get_running_loop())
+            if ticker is not None:
+                ticker.members.pop(id(conn), None)
+
+    async def _loop(self) -> None:
+        n = 0
+        queue_every = max(1, round(QUEUE_POLL_SECONDS / self.TICK))
+        ping_every = max(1, round(HEARTBEAT_SECONDS / self.TICK))
+        try:
+            while self.members:
+                await asyncio.sleep(self.TICK)
+                n += 1
+                for conn, state, sess_id in list(self.members.values()):
+                    if conn.closed:
+                        continue
+                    try:
+                        if state["status"] in presence_svc.WAITING:
+                            if n % queue_every:
+                                continue
+                            pos = await _queue_position(self.ctx, sess_id)
+                            if pos is not None:
+                                conn.send({"type": "queue", **pos})
+                                continue
+                            conn.send({"type": "ping", "at": time.time()})
+                        elif n % ping_every == 0:
+                            conn.send({"type": "ping", "at": time.time()})
+                    except Exception:  # one socket's trouble never stops the others' heartbeat
+                        log.exception("chat heartbeat failed for one socket")
+        finally:
+            self.task = None
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_running_loop()
+                if self._by_loop.get(loop) is self and not self.members:
+                    del self._by_loop[loop]
 
 
 async def _first_frame(ws: WebSocket, role: str) -> Frame | None:
@@ -211,7 +301,6 @@ async def visitor_socket(websocket: WebSocket) -> None:
         return
     conn = Conn(websocket)
     stream = Stream(ctx, sess.id, sess.public_id, min(hello.data["last_seq"], sess.last_seq))
-    sub = ctx.bus.subscribe(f"chat:{sess.public_id}")  # before the replay: nothing falls between
     buckets: dict[str, Bucket] = ctx.extras.setdefault("_chat_buckets", {})
     if len(buckets) > 20_000:  # bounded: forget visitors whose bucket has refilled anyway
         idle = time.monotonic() - BURST / RATE
@@ -219,9 +308,12 @@ async def visitor_socket(websocket: WebSocket) -> None:
             buckets.pop(key, None)
     bucket = buckets.setdefault(sess.visitor_id, Bucket())
     strikes = 0
-    state = {"status": sess.status}
+    state: dict[str, Any] = {"status": sess.status}
+    # live events wait here while the log is being read (at connect, or after a gap)
+    held: deque[dict[str, Any]] | None = deque()
 
-    async def deliver(ev: dict[str, Any]) -> None:
+    def on_event(ev: dict[str, Any]) -> None:  # in the loop, from the bus: no task per socket
+        nonlocal held
         if ev.get("type") in ("joined", "ended", "queued", "transferred"):
             state["status"] = {
                 "joined": "active",
@@ -231,8 +323,35 @@ async def visitor_socket(websocket: WebSocket) -> None:
             }[ev["type"]]
         if ev.get("type") == "typing" and ev.get("author") == "customer":
             return  # the visitor's own typing is not echoed
-        for e in await stream.accept(ev):
+        if held is not None:
+            held.append(ev)
+            return
+        got = stream.offer(ev)
+        if got is None:  # a gap: read the log (in a task), holding what arrives meanwhile
+            held = deque([ev])
+            asyncio.get_running_loop().create_task(catch_up())
+            return
+        for e in got:
             conn.send(e)
+
+    async def catch_up() -> None:
+        """Send the log after the last sent seq, then the held live events, in order."""
+        nonlocal held
+        try:
+            for e in await stream.catch_up():
+                conn.send(e)
+            while held:
+                got = stream.offer(held.popleft())
+                for e in await stream.catch_up() if got is None else got:
+                    conn.send(e)
+        except Exception:  # the client resumes from its last seq on reconnect
+            log.exception("chat catch-up failed")
+            conn.close(1011)
+        finally:
+            held = None
+
+    # subscribed before the replay: nothing falls between the log and the live events
+    sub = ctx.bus.subscribe(f"chat:{sess.public_id}", on_event=on_event)
 
     async def reader() -> None:
         nonlocal strikes
@@ -261,35 +380,37 @@ async def visitor_socket(websocket: WebSocket) -> None:
                     conn.close(CLOSE_RATE)
                     return
 
-    async def handle(frame: Frame) -> None:
+    sends: deque[Frame] = deque()
+    sender: asyncio.Task[None] | None = None  # exists only while messages wait to be written
+    assistant_tasks: set[asyncio.Task[None]] = set()
+
+    def too_fast(cid: str, retry_after: float) -> None:
         nonlocal strikes
+        strikes += 1
+        conn.send(
+            {
+                "type": "error",
+                "code": "rate_limited",
+                "client_id": cid,
+                "retry_after": retry_after,
+                "message": "you are sending too fast",
+            }
+        )
+
+    async def handle(frame: Frame) -> None:
+        nonlocal sender
         if frame.type == "send":
             wait = bucket.take()
             if wait:
-                strikes += 1
-                conn.send(
-                    {
-                        "type": "error",
-                        "code": "rate_limited",
-                        "client_id": frame.data["client_id"],
-                        "retry_after": round(wait, 2),
-                        "message": "you are sending too fast",
-                    }
-                )
+                too_fast(frame.data["client_id"], round(wait, 2))
                 return
-            try:  # the limit applies when frames arrive, not when their writes finish
-                sends.put_nowait(frame)
-            except asyncio.QueueFull:
-                strikes += 1
-                conn.send(
-                    {
-                        "type": "error",
-                        "code": "rate_limited",
-                        "client_id": frame.data["client_id"],
-                        "retry_after": 1.0,
-                        "message": "you are sending too fast",
-                    }
-                )
+            # the limit applies when frames arrive, not when their writes finish
+            if len(sends) >= BURST:
+                too_fast(frame.data["client_id"], 1.0)
+                return
+            sends.append(frame)
+            if sender is None:
+                sender = asyncio.get_running_loop().create_task(send_all())
         elif frame.type == "typing":
             ctx.bus.publish(
                 f"chat:{sess.public_id}",
@@ -317,58 +438,46 @@ async def visitor_socket(websocket: WebSocket) -> None:
         elif frame.type == "hello":
             raise ProtocolError("already_authenticated", "hello was already received")
 
-    sends: asyncio.Queue[Frame] = asyncio.Queue(maxsize=int(BURST))
-    assistant_tasks: set[asyncio.Task[None]] = set()
-
-    async def sender() -> None:
+    async def send_all() -> None:
         """Commits this visitor's messages one at a time, in order; acks after each commit."""
-        while True:
-            frame = await sends.get()
-            cid = frame.data["client_id"]
-            try:
-                res = await asyncio.get_running_loop().run_in_executor(
-                    _send_pool(), chat_svc.send_visitor_message, ctx, sess, cid, frame.data["body"]
-                )
-            except DomainError as err:
-                conn.send(
-                    {"type": "error", "code": err.code, "message": err.message, "client_id": cid}
-                )
-                continue
-            sess.ticket_id = res.ticket_id
-            conn.send(
-                {
-                    "type": "ack",
-                    "client_id": cid,
-                    "seq": res.seq,
-                    "message_id": res.message_id,
-                    "duplicate": res.duplicate,
-                }
-            )
-            # only a chat not yet handed to people gets an answer (run_assistant re-checks it
-            # in the database); after a handoff no message pays for that read
-            if (
-                not res.duplicate
-                and state["status"] in ("new", "bot")
-                and ctx.extras.get("assistant_answer") is not None
-            ):
-                task = asyncio.create_task(
-                    asyncio.to_thread(
-                        chat_svc.run_assistant, ctx, sess.public_id, frame.data["body"]
-                    )
-                )
-                assistant_tasks.add(task)
-                task.add_done_callback(assistant_tasks.discard)
+        nonlocal sender
+        try:
+            while sends:
+                await send_one(sends.popleft())
+        finally:
+            sender = None
 
-    async def heartbeat() -> None:
-        while True:
-            waiting = state["status"] in presence_svc.WAITING
-            await asyncio.sleep(QUEUE_POLL_SECONDS if waiting else HEARTBEAT_SECONDS)
-            if waiting:
-                pos = await _queue_position(ctx, sess.id)
-                if pos is not None:
-                    conn.send({"type": "queue", **pos})
-                    continue
-            conn.send({"type": "ping", "at": time.time()})
+    async def send_one(frame: Frame) -> None:
+        cid = frame.data["client_id"]
+        try:
+            res = await asyncio.get_running_loop().run_in_executor(
+                _send_pool(), chat_svc.send_visitor_message, ctx, sess, cid, frame.data["body"]
+            )
+        except DomainError as err:
+            conn.send({"type": "error", "code": err.code, "message": err.message, "client_id": cid})
+            return
+        sess.ticket_id = res.ticket_id
+        conn.send(
+            {
+                "type": "ack",
+                "client_id": cid,
+                "seq": res.seq,
+                "message_id": res.message_id,
+                "duplicate": res.duplicate,
+            }
+        )
+        # only a chat not yet handed to people gets an answer (run_assistant re-checks it
+        # in the database); after a handoff no message pays for that read
+        if (
+            not res.duplicate
+            and state["status"] in ("new", "bot")
+            and ctx.extras.get("assistant_answer") is not None
+        ):
+            task = asyncio.create_task(
+                asyncio.to_thread(chat_svc.run_assistant, ctx, sess.public_id, frame.data["body"])
+            )
+            assistant_tasks.add(task)
+            task.add_done_callback(assistant_tasks.discard)
 
     try:
         fresh = await asyncio.to_thread(chat_svc.get_session, ctx, sess.public_id)
@@ -380,13 +489,14 @@ async def visitor_socket(websocket: WebSocket) -> None:
         if pos:
             welcome["queue"] = pos
         conn.send(welcome)
-        for e in await stream.catch_up():
-            conn.send(e)
-        pump = asyncio.create_task(_pump(sub, deliver))
-        extra = [pump, asyncio.create_task(heartbeat()), asyncio.create_task(sender())]
-        await _run(conn, reader, extra)
+        await catch_up()  # the log after the client's last seq, then what arrived meanwhile
+        _Ticker.join(ctx, conn, state, sess.id)
+        await _run(conn, reader)
     finally:
         sub.close()
+        _Ticker.leave(conn)
+        if sender is not None:
+            sender.cancel()
 
 
 # ---------------------------------------------------------------- agents
