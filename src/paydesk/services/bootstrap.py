@@ -10,6 +10,12 @@ from paydesk.store.migrate import upgrade
 def prepare(ctx: AppContext) -> None:
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(ctx.settings.database_url, ctx.engine, secret_key=ctx.settings.resolved_secret())
+    seed(ctx)
+
+
+def seed(ctx: AppContext) -> None:
+    """The rows a workspace needs (default queues, routing rules, SLA policy…) on a database
+    that is migrated already."""
     ensure_default_queues(ctx)
     for hook in ctx.extras.get("on_prepare", []):
         hook(ctx)
