@@ -152,3 +152,51 @@ def test_export_and_erase_customer(api, ctx, monkeypatch, tmp_path):
     doc = orjson.loads(zipfile.ZipFile(tmp_path / "c.zip").read("customer.json"))
     assert doc["customer"]["name"] == f"Erased customer {cid}" and doc["identities"] == []
     assert [t["number"] for t in doc["tickets"]] == [plain["number"], complaint["number"]]
+
+
+def test_erase_blanks_survey_comments_and_drops_customer_tags(api, ctx):
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from paydesk.store.base import utcnow
+    from paydesk.store.routing import CustomerTag
+    from paydesk.store.surveys import CsatSurvey, NpsSurvey
+
+    t = new_ticket(api, "the app crashes", email="dora@example.com", name="Dora Lin")
+    cid = api.get(f"/api/v1/tickets/{t['id']}").json()["customer"]["id"]
+    later = utcnow() + timedelta(days=14)
+    with ctx.uow() as uow:
+        s = uow.session
+        s.add(CustomerTag(customer_id=cid, tag="vip"))
+        s.add(
+            CsatSurvey(
+                workspace_id=1,
+                ticket_id=t["id"],
+                customer_id=cid,
+                channel="web",
+                delivery="portal",
+                token_hash="a" * 64,
+                expires_at=later,
+                rating="bad",
+                comment="Dora here, call me on my private line",
+            )
+        )
+        s.add(
+            NpsSurvey(
+                workspace_id=1,
+                customer_id=cid,
+                token_hash="b" * 64,
+                expires_at=later,
+                score=3,
+                comment="Dora says: too slow",
+            )
+        )
+    r = api.post(f"/api/v1/customers/{cid}/erase", json={"reason": "DSR-77"})
+    assert r.status_code == 200, r.text
+    with ctx.read() as s:
+        assert s.scalars(select(CustomerTag).where(CustomerTag.customer_id == cid)).all() == []
+        csat = s.scalars(select(CsatSurvey).where(CsatSurvey.customer_id == cid)).one()
+        nps = s.scalars(select(NpsSurvey).where(NpsSurvey.customer_id == cid)).one()
+    assert csat.comment is None and csat.rating == "bad"  # the rating stays, as a statistic
+    assert nps.comment is None and nps.score == 3

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from paydesk.domain.errors import Conflict, InvalidInput
@@ -37,6 +37,8 @@ from paydesk.store.customers import CustomerIdentity
 from paydesk.store.email import EmailRaw
 from paydesk.store.email_participants import EmailParticipant
 from paydesk.store.models import metadata
+from paydesk.store.routing import CustomerTag
+from paydesk.store.surveys import CsatSurvey, NpsSurvey
 from paydesk.store.tickets import Attachment, Message, Ticket
 
 ERASED_TEXT = "[erased at the customer's request]"
@@ -193,6 +195,14 @@ def erase_customer(ctx: AppContext, actor: Actor, customer_id: int, reason: str)
         s.execute(delete(CustomerIdentity).where(CustomerIdentity.customer_id == customer_id))
         s.execute(delete(WebSession).where(WebSession.customer_id == customer_id))
         s.execute(delete(MagicLink).where(MagicLink.customer_id == customer_id))
+        s.execute(delete(CustomerTag).where(CustomerTag.customer_id == customer_id))
+        # ratings stay as (pseudonymous) statistics; what the customer wrote goes
+        for survey in (CsatSurvey, NpsSurvey):
+            s.execute(
+                update(survey)
+                .where(survey.customer_id == customer_id, survey.comment.is_not(None))
+                .values(comment=None)
+            )
         customer.name = f"Erased customer {customer_id}"
         customer.erased_at = now
         erased_ids: list[int] = []
