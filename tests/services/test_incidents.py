@@ -188,6 +188,8 @@ def test_permissions_and_bad_input(ctx: AppContext) -> None:
         incidents.link_tickets(ctx, tech, inc.id, ["1"])
     with pytest.raises(NotFound):
         incidents.update_incident(ctx, tech, 424242, status="resolved")
+    with pytest.raises(NotFound):  # an unknown source ticket: 404, not a foreign-key error
+        incidents.create_incident(ctx, tech, title="Outage", source_ticket_id=424242)
     with pytest.raises(Conflict):  # not resolved yet: nobody is told anything
         incident_notify.notify_resolved(ctx, tech, inc.id)
     # secrets typed into an incident are redacted like everything else

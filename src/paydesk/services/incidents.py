@@ -151,7 +151,7 @@ def create_incident(
             severity=severity,
             affected_service=service,
             description=description,
-            source_ticket_id=source_ticket_id,
+            source_ticket_id=None,  # set once _link has checked it exists and is visible
             created_by_id=actor.id if actor.kind == "agent" else None,
             created_by_name=actor.name or actor.kind,
             notified_count=0,
@@ -170,6 +170,7 @@ def create_incident(
             details={"title": title, "severity": severity, "service": service},
         )
         result = _link(ctx, uow, actor, inc, ids, strict=True)
+        inc.source_ticket_id = source_ticket_id
         _publish(
             ctx,
             uow,
