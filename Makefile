@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast lint bench install serve services clean
+.PHONY: demo test coverage test-fast lint bench install serve services clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,11 @@ serve: $(STAMP)
 test: $(STAMP)
 	bash scripts/test-services.sh
 	bash scripts/run-tests.sh
+
+# The same suite, also measuring coverage of src/paydesk with a floor (slower by about a third).
+coverage: $(STAMP)
+	bash scripts/test-services.sh
+	PAYDESK_COVERAGE=1 bash scripts/run-tests.sh
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -x -q -p no:playwright --ignore=tests/browser -n 2

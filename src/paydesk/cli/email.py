@@ -47,6 +47,9 @@ def ingest(
         from paydesk.domain.text import tokens
 
         tokens("预热")  # load the segmentation dictionary once, before the workers fork
+        holder = ctx.extras.get("intent_model")
+        if holder is not None:  # and the routing model (trained once if the data dir has none)
+            holder.get()
         ctx.engine.dispose()
         for name, result in ingest_files(_ctx_nomigrate, names, workers):
             if isinstance(result, dict):

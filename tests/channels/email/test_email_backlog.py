@@ -77,6 +77,7 @@ def test_cli_backlog_on_two_worker_processes(ctx, tmp_path) -> None:  # type: ig
         put(f"{n:02d}-reply.eml", reply)
     put("dup.eml", mail("user3@example.com", "<first-3@x>"))  # the same mail delivered again
     files.append(str(tmp_path / "missing.eml"))  # unreadable: reported, the rest go on
+    ctx.extras["intent_model"].get()  # the data dir gets this process's trained model
     env = {
         **os.environ,
         "PAYDESK_DATABASE_URL": ctx.settings.database_url,
