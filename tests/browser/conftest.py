@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from playwright.sync_api import expect
 
 from paydesk.services.bootstrap import prepare
 from paydesk.services.context import AppContext, build_context
@@ -31,6 +32,9 @@ from paydesk.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_PASSWORD = "browser-test-password"
+# these tests run beside the rest of the suite on 2 cores: an expectation may wait longer than
+# Playwright's 5 s default for a busy live server (a failure still fails, only later)
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")
