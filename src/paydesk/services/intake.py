@@ -90,6 +90,13 @@ class _Prepared:
     locale: str
     category: Category | None  # None: decided inside the batch (a follow-up of a closed ticket)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    # segmented search text, computed before the write lock: of subject + body for a new ticket,
+    # of the body for a follow-up (msg.ticket_id set)
+    search: str | None = None
+
+
+def new_ticket_subject(subject: str, body: str) -> str:
+    return (subject.strip() or body.strip().split("\n", 1)[0])[:200]
 
 
 def next_ticket_number(session: Session) -> int:
@@ -195,6 +202,11 @@ def receive(ctx: AppContext, msg: InboundMessage, *, actor: Actor | None = None)
         category,
         [f.as_dict() for f in subject.findings + body.findings] + name_findings,
     )
+    if msg.ticket_id is None:
+        subj = new_ticket_subject(subject.text, body.text)
+        item.search = search_text(f"{subj}\n{body.text}")[:SEARCH_TEXT_LIMIT]
+    else:
+        item.search = search_text(body.text)
     for attempt in range(3):
         try:
             return _committer(ctx).submit(item)
@@ -407,8 +419,11 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
         for k, (n, i) in enumerate(zip(numbers, new_idx, strict=True)):
             p = items[i]
             assert p.category is not None
-            subj = (p.subject.text.strip() or p.body.text.strip().split("\n", 1)[0])[:200]
-            st = search_text(f"{subj}\n{p.body.text}")[:SEARCH_TEXT_LIMIT]
+            subj = new_ticket_subject(p.subject.text, p.body.text)
+            if p.search is not None and p.msg.ticket_id is None:
+                st = p.search
+            else:  # a follow-up of a closed ticket: its new ticket is searched by subject too
+                st = search_text(f"{subj}\n{p.body.text}")[:SEARCH_TEXT_LIMIT]
             routed = router.decide(k, p.category, st)  # editable rules (services/routing.py)
             rows.append(
                 {
@@ -450,7 +465,8 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
             status = rules.status_after_customer_message(Status(row.status)).value
             st = row.search_text
             if len(st) < SEARCH_TEXT_LIMIT:
-                st = (st + " " + search_text(p.body.text))[:SEARCH_TEXT_LIMIT]
+                more = p.search if p.search is not None else search_text(p.body.text)
+                st = (st + " " + more)[:SEARCH_TEXT_LIMIT]
             updates.append(
                 {
                     "tid": row.id,
