@@ -97,14 +97,10 @@ _WRITE_LOCKS: dict[str, SqliteWriteLock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
-def forget_write_locks() -> None:
-    """In a forked child: drop the inherited locks. flock belongs to the open file description,
-    which a fork shares, so parent and child would otherwise hold "the" lock together."""
-    with _WRITE_LOCKS_GUARD:
-        _WRITE_LOCKS.clear()
-
-
-if hasattr(os, "register_at_fork"):  # the child has one thread: no guard (it may be held)
+# A forked child drops the inherited locks: flock belongs to the open file description, which a
+# fork shares, so parent and child would otherwise hold "the" lock together. The child has one
+# thread, so no guard (another thread may have held it at the fork).
+if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_WRITE_LOCKS.clear)
 
 
