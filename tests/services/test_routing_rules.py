@@ -270,8 +270,8 @@ def test_another_process_sees_a_change_within_a_second(ctx, settings) -> None:
             ADMIN,
             {"name": "tips", "conditions": {"keywords": ["wallet"]}, "actions": {"queue": "edu"}},
         )
-        soon = ticket(other, body="how do I keep my wallet safe", subject="tips 2")
-        assert _queue_of(ctx, soon.ticket_id) != "edu"  # its copy is less than a second old
+        # whether a ticket taken right now still sees the old copy depends on how long the
+        # first one took (a loaded machine can pass the second); only the bound is promised
         time.sleep(routing.CHECK_SECONDS + 0.05)
         later = ticket(other, body="how do I keep my wallet safe", subject="tips 3")
         assert _queue_of(ctx, later.ticket_id) == "edu"
