@@ -1,13 +1,18 @@
-"""Email intake benchmark (issue 3). Prints figures; runs outside the test suite, ~1 minute.
+"""Email intake benchmark (issue 3). Prints figures; runs outside the test suite, ~2 minutes.
 
-1. `paydesk email ingest` of a 1,000-message batch on a fresh SQLite database, one process, as
-   a mail server would hand over a backlog: 60 % new mail, 30 % replies threading by
-   In-Reply-To, 5 % GBK/Big5 legacy charsets with attachments, 5 % auto-replies.
-   Reported: messages/s in steady state (first → last output line) and including start-up.
+1. `paydesk email ingest` of a 1,000-message batch on a fresh SQLite database, as a mail server
+   would hand over a backlog: 60 % new mail, 30 % replies threading by In-Reply-To, 5 % GBK/Big5
+   legacy charsets with attachments, 5 % auto-replies. Run with `--jobs 1` and with the default
+   (one worker per core). Reported: wall time of the whole command (process start → exit, so
+   start-up included) → messages/s, and its CPU time (user + sys of the process tree).
+   The data dir is prepared as a deployment has it: migrated, and the routing model trained
+   (a one-time cost per data dir, timed and printed separately).
+   Same-run baselines, to judge figures on a noisy machine: `paydesk --help` (process start-up)
+   and parsing the same files with the email parser alone (one process, no database).
 2. One 20 MB message (a base64 PDF attachment): parse time and memory (tracemalloc peak and
    RSS growth), in a fresh process.
 
-    .venv/bin/python bench/email_intake.py [--messages 1000]
+    .venv/bin/python bench/email_intake.py [--messages 1000] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import base64
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,58 +87,108 @@ def make_batch(directory: Path, n: int) -> list[Path]:
     return files
 
 
-def bench_cli(n: int) -> None:
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, bytes]:
+    """(wall seconds, CPU seconds of the process tree, stdout) of one command."""
+    cpu0 = _child_cpu()
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:5]} failed:\n{proc.stderr.decode()[-3000:]}")
+    return wall, _child_cpu() - cpu0, proc.stdout
+
+
+PARSE_ONLY = r"""
+import sys
+sys.path.insert(0, {src!r})
+from pathlib import Path
+from paydesk.channels.email.parse import parse_email
+for name in sys.argv[1:]:
+    parse_email(Path(name).read_bytes())
+"""
+
+
+def bench_cli(n: int, rounds: int) -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    from paydesk.services.email.backlog import default_jobs
+
+    paydesk = [sys.executable, "-m", "paydesk.cli"]
     with tempfile.TemporaryDirectory(prefix="pd-bench-email-") as tmp:
         tmpdir = Path(tmp)
         mails = tmpdir / "mail"
         mails.mkdir()
-        files = make_batch(mails, n)
+        files = [str(f) for f in make_batch(mails, n)]
+        template = tmpdir / "template"
         env = {
             **os.environ,
-            "PAYDESK_DATABASE_URL": f"sqlite:///{tmpdir}/paydesk.db",
-            "PAYDESK_DATA_DIR": str(tmpdir / "data"),
+            "PAYDESK_DATABASE_URL": f"sqlite:///{template}/paydesk.db",
+            "PAYDESK_DATA_DIR": str(template / "data"),
             "PAYDESK_LOG_LEVEL": "warning",
         }
-        paydesk = [sys.executable, "-m", "paydesk.cli"]
-        subprocess.run([*paydesk, "migrate"], env=env, check=True, capture_output=True)
-        migrate = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu_migrate = migrate.ru_utime + migrate.ru_stime
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [*paydesk, "email", "ingest", *map(str, files)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+        template.mkdir()
+        _timed([*paydesk, "migrate"], env)
+        from paydesk.assistant.intent.store import DEFAULT_MODEL, model_dir
+
+        model = model_dir(template / "data", DEFAULT_MODEL)
+        train = _timed([sys.executable, "-m", "paydesk.assistant.intent.store", str(model)], env)
+        jobs_default = default_jobs(n)
+        print(f"paydesk email ingest, {n} messages, SQLite (wall = process start → exit)")
+        print(
+            f"  (data dir prepared: migrated; routing model trained once, {train[0]:.1f} s wall,"
+            " as the first mail of a new data dir would)"
         )
-        assert proc.stdout is not None
-        stamps: list[float] = []
-        actions: dict[str, int] = {}
-        for line in proc.stdout:
-            stamps.append(time.perf_counter())
-            a = json.loads(line)["action"]
-            actions[a] = actions.get(a, 0) + 1
-        proc.wait()
-        total = time.perf_counter() - started
-        cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu_all = cpu.ru_utime + cpu.ru_stime
-        # the same command on one message: its CPU is the start-up (plugins, migrations check)
-        one = subprocess.run(
-            [*paydesk, "email", "ingest", str(files[0])], env=env, capture_output=True
+        results: dict[str, list[tuple[float, float]]] = {}
+        outcomes: dict[str, dict[str, int]] = {}
+        for r in range(rounds):
+            # baselines in the same run, between the measured commands
+            results.setdefault("help", []).append(_timed([*paydesk, "--help"], env)[:2])
+            parse = [sys.executable, "-c", PARSE_ONLY.format(src=str(ROOT / "src")), *files]
+            results.setdefault("parse", []).append(_timed(parse, env)[:2])
+            for jobs in (1, jobs_default):
+                run = tmpdir / f"run-{r}-{jobs}"
+                shutil.copytree(template, run)
+                run_env = {
+                    **env,
+                    "PAYDESK_DATABASE_URL": f"sqlite:///{run}/paydesk.db",
+                    "PAYDESK_DATA_DIR": str(run / "data"),
+                }
+                wall, cpu, out = _timed(
+                    [*paydesk, "email", "ingest", "--jobs", str(jobs), *files], run_env
+                )
+                results.setdefault(f"j{jobs}", []).append((wall, cpu))
+                counts: dict[str, int] = {}
+                for line in out.splitlines():
+                    a = json.loads(line)["action"]
+                    counts[a] = counts.get(a, 0) + 1
+                outcomes[f"j{jobs}"] = counts
+                shutil.rmtree(run, ignore_errors=True)
+                if jobs_default == 1:
+                    break
+
+    def best(key: str) -> tuple[float, float]:
+        return min(results[key])
+
+    for jobs in dict.fromkeys((1, jobs_default)):
+        wall, cpu = best(f"j{jobs}")
+        print(
+            f"  --jobs {jobs}{' (default)' if jobs == jobs_default else ''}:"
+            f" {wall:6.2f} s → {n / wall:5.0f} messages/s   (target ≥ 200)"
+            f"   CPU {cpu:5.2f} s   {outcomes[f'j{jobs}']}"
         )
-        assert one.returncode == 0
-        cpu2 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu_one = cpu2.ru_utime + cpu2.ru_stime - cpu_all
-    steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
-    print(f"paydesk email ingest, {n} messages, SQLite, one process")
-    print(f"  outcomes: {actions}")
-    print(f"  start-up (process start → first message done): {stamps[0] - started:.2f} s")
-    print(f"  steady state: {steady:,.0f} messages/s   (target ≥ 200)")
-    print(f"  including start-up: {n / total:,.0f} messages/s over {total:.2f} s")
-    per = (cpu_all - cpu_migrate - cpu_one) / n
+    wall, cpu = best("help")
+    print(f"  baseline: paydesk --help            {wall:6.2f} s   CPU {cpu:5.2f} s")
+    wall, cpu = best("parse")
     print(
-        f"  CPU: {per * 1000:.1f} ms per message after start-up ({cpu_one:.1f} s start-up CPU)"
-        f" → {1 / per:,.0f} messages/s on one idle core"
+        f"  baseline: parse_email of the {n} files, one process, no database:"
+        f" {wall:.2f} s   CPU {cpu:.2f} s"
     )
+    if rounds > 1:
+        print(f"  (best of {rounds} rounds)")
 
 
 BIG = r"""
@@ -232,9 +288,15 @@ def bench_overhead(n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--cli-only", action="store_true", help="skip the 20 MB and in-process parts")
     args = ap.parse_args()
-    print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores shared with other work)")
-    bench_cli(args.messages)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"load average before: {os.getloadavg()[0]:.2f} ({cores} cores, shared with other work)")
+    bench_cli(args.messages, args.rounds)
+    print(f"load average after the ingest runs: {os.getloadavg()[0]:.2f}")
+    if args.cli_only:
+        return
     bench_big()  # before the in-process part: a child process starts from the parent's memory
     bench_overhead(min(args.messages, 300))
 
