@@ -235,6 +235,9 @@ def test_macros_api(api, client, ctx):
     assert r.status_code == 422
     r = api.post(f"/api/v1/tickets/{t.ticket_id}/macros/999/apply", json={})
     assert r.status_code == 404
+    for huge in (2**31, 2**64 * 3):  # past PostgreSQL's int and SQLite's 64 bits
+        r = api.post(f"/api/v1/tickets/{t.ticket_id}/macros/{huge}/apply", json={})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "macro_id"
     r = api.post(f"/api/v1/tickets/{t.ticket_id}/macros/{m.id}/apply", json={})
     assert r.status_code == 201, r.text
     out = r.json()["ticket"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from paydesk.domain.errors import Unauthenticated
 from paydesk.services.actors import Actor
@@ -17,6 +17,9 @@ def get_ctx(request: Request) -> AppContext:
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+MAX_ID = 2_147_483_647  # row ids are 32-bit integers in PostgreSQL
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]  # a path id out of range is a 422, never a 500
 
 
 def api_actor(request: Request, ctx: Ctx) -> Actor:

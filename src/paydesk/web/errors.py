@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paydesk.domain.errors import DomainError
@@ -84,6 +85,17 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, exc: Exception) -> Response:
+        # a number the database cannot hold (SQLite: > 64 bits; PostgreSQL: out of its column's
+        # range) that got past validation: the client's input, not our failure
+        log.info("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        message = "a number in the request is out of range"
+        if wants_html(request):
+            return _page(request, 400, message)
+        return JSONResponse(error_body("invalid", message), status_code=422)
 
     @app.exception_handler(Exception)
     async def unhandled(request: Request, exc: Exception) -> Response:

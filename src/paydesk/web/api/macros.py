@@ -10,7 +10,7 @@ from pydantic import Field
 from paydesk.domain.errors import NotFound
 from paydesk.services import macros
 from paydesk.services.queries import ticket_detail
-from paydesk.web.deps import ApiActor, Ctx
+from paydesk.web.deps import ApiActor, Ctx, RowId
 from paydesk.web.schemas import Strict
 
 router = APIRouter(tags=["macros"])
@@ -49,7 +49,7 @@ def list_macros(ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
 
 
 @router.get("/tickets/{ticket_id}/macros", responses=ERRORS)
-def ticket_macros(ctx: Ctx, actor: ApiActor, ticket_id: int) -> dict[str, Any]:
+def ticket_macros(ctx: Ctx, actor: ApiActor, ticket_id: RowId) -> dict[str, Any]:
     """Every usable macro rendered for this ticket (its locale and names)."""
     rows = macros.render_for_ticket(ctx, actor, ticket_id)
     for r in rows:
@@ -59,7 +59,7 @@ def ticket_macros(ctx: Ctx, actor: ApiActor, ticket_id: int) -> dict[str, Any]:
 
 @router.post("/tickets/{ticket_id}/macros/{macro_id}/apply", status_code=201, responses=ERRORS)
 def apply_macro(
-    ctx: Ctx, actor: ApiActor, ticket_id: int, macro_id: int, body: MacroApply
+    ctx: Ctx, actor: ApiActor, ticket_id: RowId, macro_id: RowId, body: MacroApply
 ) -> dict[str, Any]:
     """Reply with the macro (blocker and redaction apply), then its actions. Returns the new
     message id and the ticket's status, priority and tags afterwards."""

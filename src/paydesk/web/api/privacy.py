@@ -9,16 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from paydesk.domain.permissions import Perm
 from paydesk.services import audit, auth, dsr
-from paydesk.web.deps import ApiActor, Ctx
+from paydesk.web.deps import MAX_ID, ApiActor, Ctx, RowId
 
 router = APIRouter(tags=["privacy"])
-MAX_ID = 2_147_483_647  # ids are 32-bit integers in PostgreSQL
-Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+Id = RowId
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or invalid token"},

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from paydesk.services import assignment, routing
-from paydesk.web.deps import ApiActor, Ctx
+from paydesk.web.deps import MAX_ID, ApiActor, Ctx, RowId
 
 router = APIRouter(tags=["routing"])
-MAX_ID = 2_147_483_647
-Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+Id = RowId
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or invalid token"},
