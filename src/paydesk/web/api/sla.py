@@ -8,10 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from paydesk.domain.errors import InvalidInput
 from paydesk.services import sla, sla_admin, supervisor
 from paydesk.services.queries import ticket_detail
-from paydesk.web.deps import ApiActor, Ctx
+from paydesk.web.deps import ApiActor, Ctx, RowId
 
 router = APIRouter(tags=["sla"])
 
@@ -33,25 +32,21 @@ class Escalation(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
-def _id(ticket_id: int) -> int:
-    if not 0 < ticket_id < 2**31 - 1:
-        raise InvalidInput("ticket id out of range", field="ticket_id")
-    return ticket_id
-
-
 @router.post("/tickets/{ticket_id}/holding-reply", responses=ERRORS)
-def holding_reply(ticket_id: int, body: HoldingReply, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
+def holding_reply(
+    ticket_id: RowId, body: HoldingReply, ctx: Ctx, actor: ApiActor
+) -> dict[str, Any]:
     """Send the complaint's holding reply to the customer and extend its final-answer deadline
     (15 → 35 business days by default). Returns the ticket's `sla` object."""
-    sla.send_holding_reply(ctx, actor, _id(ticket_id), body.body)
+    sla.send_holding_reply(ctx, actor, ticket_id, body.body)
     return {"sla": ticket_detail(ctx, actor, ticket_id, record_view=False)["sla"]}
 
 
 @router.post("/tickets/{ticket_id}/escalation", responses=ERRORS)
-def escalation(ticket_id: int, body: Escalation, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
+def escalation(ticket_id: RowId, body: Escalation, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
     """Set the escalation level (0 none, 1 supervisor, 2 complaints manager, 3 management /
     regulator); raising it needs a reason."""
-    sla.set_escalation(ctx, actor, _id(ticket_id), body.level, body.reason)
+    sla.set_escalation(ctx, actor, ticket_id, body.level, body.reason)
     return {"sla": ticket_detail(ctx, actor, ticket_id, record_view=False)["sla"]}
 
 

@@ -14,7 +14,7 @@ from paydesk.domain.tickets import Channel
 from paydesk.services import intake
 from paydesk.services.queries import TicketFilter, list_tickets, ticket_detail, ticket_summary
 from paydesk.services.tickets import add_agent_message, update_ticket
-from paydesk.web.deps import ApiActor, Ctx
+from paydesk.web.deps import ApiActor, Ctx, RowId
 from paydesk.web.schemas import (
     MessageCreate,
     MessagePublic,
@@ -118,23 +118,25 @@ def search_tickets(
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic, responses=ERRORS)
-def get_ticket(ticket_id: int, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
-    return ticket_detail(ctx, actor, _id(ticket_id))
+def get_ticket(ticket_id: RowId, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
+    return ticket_detail(ctx, actor, ticket_id)
 
 
 @router.patch("/{ticket_id}", response_model=TicketPublic, responses=ERRORS)
-def patch_ticket(ticket_id: int, body: TicketUpdate, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
+def patch_ticket(ticket_id: RowId, body: TicketUpdate, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
     """Change status (allowed transitions only), priority, category, assignee, queue, tags."""
-    update_ticket(ctx, actor, _id(ticket_id), body.model_dump(exclude_unset=True))
+    update_ticket(ctx, actor, ticket_id, body.model_dump(exclude_unset=True))
     return ticket_detail(ctx, actor, ticket_id, record_view=False)
 
 
 @router.post(
     "/{ticket_id}/messages", status_code=201, response_model=MessagePublic, responses=ERRORS
 )
-def post_message(ticket_id: int, body: MessageCreate, ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
+def post_message(
+    ticket_id: RowId, body: MessageCreate, ctx: Ctx, actor: ApiActor
+) -> dict[str, Any]:
     """A public reply to the customer, or an internal note (`internal: true`)."""
-    m = add_agent_message(ctx, actor, _id(ticket_id), body.body, internal=body.internal)
+    m = add_agent_message(ctx, actor, ticket_id, body.body, internal=body.internal)
     return {
         "id": m.id,
         "author_type": m.author_type,
@@ -147,9 +149,3 @@ def post_message(ticket_id: int, body: MessageCreate, ctx: Ctx, actor: ApiActor)
         "delivery_status": m.delivery_status,
         "attachments": [],
     }
-
-
-def _id(ticket_id: int) -> int:
-    if not 0 < ticket_id < 2**31 - 1:
-        raise InvalidInput("ticket id out of range", field="ticket_id")
-    return ticket_id
