@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import re
 
-from paydesk.domain.redaction import redact
+from paydesk.domain.redaction import credentials, crypto, luhn_ok, redact
 from paydesk.domain.redaction.core import trie_pattern
 from paydesk.domain.redaction.crypto import _long_runs
 from paydesk.domain.redaction.identity import _iban_matches
@@ -40,3 +40,58 @@ def test_inner_labels_still_count_when_a_longer_label_fails() -> None:
     out = redact("动态密码 302918，银行卡号码错了，密码：Zh@ngSan_1990")
     assert "302918" not in out.text and "Zh@ngSan_1990" not in out.text
     assert sorted(out.kinds) == ["otp", "password"]
+
+
+def test_spaced_chinese_prefilter_finds_what_the_plain_scan_finds() -> None:
+    # one character per byte (UTF-8 continuation bytes dropped): stretches that can hold
+    # 12 ideographs with separators; the plain pattern runs only there (long texts)
+    rng = random.Random(6)
+    ideographs = [*"的一是在不了有和人这中大", "\u4dff", "\u4000", "\u9fff", "\u4e00"]
+    seps = [*" ,、;.1)(-\t\n", "\u2028", "\u0660", "\u00a0", "\u1680"]
+    other = [*"abX", "😀", "é", "。"]
+    found = 0
+    for _ in range(150):
+        parts: list[str] = []
+        size = 0
+        while size < crypto._FLAT_FROM:
+            parts.append(rng.choice(ideographs))
+            r = rng.random()
+            if r < 0.93:
+                parts.append("".join(rng.choice(seps) for _ in range(rng.choice([1, 1, 2, 6, 7]))))
+            elif r < 0.97:
+                parts.append(rng.choice(other))
+            size += len(parts[-1]) + 1
+        text = "".join(parts)
+        want = [m.span() for m in crypto._SPACED_ZH.finditer(text)]
+        assert [m.span() for m in crypto._spaced_zh(text)] == want
+        found += len(want)
+    assert found > 50
+
+
+def test_anchor_hits_are_every_position_where_a_label_starts() -> None:
+    rng = random.Random(4)
+    alphabet = [*"abcdeiknoprstvxy2/ ", "密码", "银行卡号", "验证码", "账户", "卡"]
+    for _ in range(2000):
+        low = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        want = []
+        for i in range(len(low)):
+            m = credentials._ANCHOR_SCAN.match(low, i)
+            if m is not None:
+                want.append((i, m.group(0)))
+        assert list(credentials._anchor_hits(low)) == want, low
+
+
+def test_luhn_byte_sums_agree_with_the_digit_loop() -> None:
+    def slow(digits: str) -> bool:
+        total = 0
+        for i, ch in enumerate(reversed(digits)):
+            d = ord(ch) - 48
+            if i % 2 == 1:
+                d = d * 2 - 9 if d * 2 > 9 else d * 2
+            total += d
+        return total % 10 == 0
+
+    rng = random.Random(2)
+    for _ in range(5000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 24)))
+        assert luhn_ok(digits) is slow(digits), digits

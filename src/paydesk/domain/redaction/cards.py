@@ -78,9 +78,22 @@ class CardNumberRule:
     def find(self, text: str) -> Iterable[Span]:
         budget = [4000]  # Luhn checks per text: bounds adversarial digit chains
         for m in self._pattern.finditer(text):
-            if m.start() and text[m.start() - 1] == "+":
+            at = m.start()
+            if at and text[at - 1] == "+":
                 continue  # international phone number
-            for start, end, digits in _candidates(m.group(0), m.start(), budget):
+            raw = m.group(0)
+            if raw.isdigit():
+                # no separators (order numbers, most ids): one candidate, the whole run, as
+                # `_candidates` would find it (a run longer than 19 digits holds no card)
+                if len(raw) > 19:
+                    continue
+                budget[0] -= 1
+                if not (brand_ok(raw) and luhn_ok(raw)):
+                    continue
+                found: Iterable[tuple[int, int, str]] = ((at, m.end(), raw),)
+            else:
+                found = _candidates(raw, at, budget)
+            for start, end, digits in found:
                 before = text[max(0, start - 30) : start]
                 if _REFERENCE.search(before) and not _CARD_WORD.search(before):
                     continue

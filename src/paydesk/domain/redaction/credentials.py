@@ -188,15 +188,28 @@ _SEND_TO = re.compile(
 )
 
 
+# anchor → the offsets inside it where another anchor can start (one that is a prefix of the
+# rest of it, or that the rest of it begins): only there is a second match worth trying
+_INNER = {
+    a: tuple(
+        i
+        for i in range(1, len(a))
+        if any(b.startswith(a[i:]) or a[i:].startswith(b) for b in _ANCHORS)
+    )
+    for a in _ANCHORS
+}
+
+
 def _anchor_hits(low: str) -> Iterable[tuple[int, str]]:
     match = _ANCHOR_SCAN.match
     for hit in _ANCHOR_SCAN.finditer(low):
-        pos, end = hit.span()
-        yield pos, hit.group(0)
-        for i in range(pos + 1, end):
-            inner = match(low, i)
+        pos = hit.start()
+        found = hit.group(0)
+        yield pos, found
+        for i in _INNER[found]:
+            inner = match(low, pos + i)
             if inner is not None:
-                yield i, inner.group(0)
+                yield pos + i, inner.group(0)
 
 
 # anchor → the anchors that are its prefixes, longest first (all start at the same position)

@@ -146,7 +146,7 @@ class SeedPhraseRule:
     def _chinese(self, text: str) -> Iterable[Span]:
         if not _CJK.search(text):
             return
-        for m in _SPACED_ZH.finditer(text):
+        for m in _spaced_zh(text):
             chars = [(c.start(), c.group(0)) for c in _CJK.finditer(m.group(0))]
             if len(chars) > _MAX_RUN:  # not prose and longer than any phrase: remove, bounded
                 yield Span(m.start(), m.end(), "seed_phrase")
@@ -196,6 +196,32 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{12,40}")
 # single characters separated by spaces/commas/numbering: "的 一 是 在 …" or "1.的 2.一 …"
 _SPACED_ZH = re.compile(r"(?:[\u4e00-\u9fff][\s,、;.\d)(\-]{1,6}){11,}[\u4e00-\u9fff]")
+
+# The same shape one byte per character, at C speed: UTF-8 with continuation bytes deleted, lead
+# bytes E4–E9 (U+4000–U+9FFF, a superset of the ideographs) → "C", ASCII separators and every
+# other non-ASCII character (Unicode spaces and digits, "、") → "s", other ASCII → "x". Every
+# match of _SPACED_ZH lies inside a match of _SPACED_FLAT, so only those stretches are scanned.
+_FLAT_ZH = bytes(
+    67 if 0xE4 <= b <= 0xE9
+    else 115 if b >= 0xC0 or chr(b) in " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f,;.)(-0123456789"
+    else 120
+    for b in range(256)
+)  # fmt: skip
+_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
+_SPACED_FLAT = re.compile(rb"Cs(?:s{0,5}+Cs){10,}s{0,5}+C")  # (C s{1,6}){11,} C, from "Cs"
+_FLAT_FROM = 4000  # characters: below this one direct scan is cheaper than the byte pass
+
+
+def _spaced_zh(text: str) -> Iterable[re.Match[str]]:
+    """_SPACED_ZH.finditer(text), scanning only where the byte-level shape allows a match."""
+    if len(text) < _FLAT_FROM:
+        yield from _SPACED_ZH.finditer(text)
+        return
+    flat = text.encode("utf-8", "surrogatepass").translate(_FLAT_ZH, _UTF8_CONTINUATION)
+    for stretch in _SPACED_FLAT.finditer(flat):
+        yield from _SPACED_ZH.finditer(text, stretch.start(), stretch.end())
+
+
 _ZH_ANCHORS = (
     "助记词", "助記詞", "恢复短语", "恢復短語", "恢复词",
     "备份短语", "种子短语", "钱包短语", "密语",
@@ -245,20 +271,23 @@ def b58check_decode(s: str) -> bytes | None:
 
 _HEX_ONLY = re.compile(r"[0-9a-fA-F]+")
 _B58_ONLY = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
-# matched against a lower-cased window (case-insensitive matching is slow in the engine)
-_KEEP_CONTEXT = re.compile(
+# matched against a lower-cased window (case-insensitive matching is slow in the engine);
+# behind a lookahead for the characters a match can start with (a "\b" in front of some
+# alternatives keeps the engine from skipping to them itself)
+KEEP_CONTEXT_SOURCE = (
     r"\btx\b|\btxid|\btxn|\btx[\s_-]?hash|hash|transaction|signature|\bsig\b|block|sha-?256|sha-?1|"
     r"checksum|digest|explorer|scan\b|scan\.|etherscan|tronscan|bscscan|solscan|blockchair|"
     r"mempool|/tx/|/transaction/|transfer|deposit|withdraw|confirmation|pending|"
-    r"交易|哈希|区块|回执|凭证|流水|转账|充值|提现|提币|到账|确认",
-    re.ASCII,
+    r"交易|哈希|区块|回执|凭证|流水|转账|充值|提现|提币|到账|确认"
+)
+_KEEP_CONTEXT = re.compile(
+    rf"(?=[tshbcdempw/交哈区回凭流转充提到确])(?:{KEEP_CONTEXT_SOURCE})", re.ASCII
 )
 _STRONG_KEY_CONTEXT = re.compile(
     r"private|priv\b|secret\s+key|私钥|私鑰|密钥|秘钥|keystore", re.ASCII
 )
-_KEY_CONTEXT = re.compile(
-    r"private|priv\b|secret|\bkey\b|私钥|密钥|秘钥|助记|keystore|导出|export", re.ASCII
-)
+KEY_CONTEXT_SOURCE = r"private|priv\b|secret|\bkey\b|私钥|密钥|秘钥|助记|keystore|导出|export"
+_KEY_CONTEXT = re.compile(rf"(?=[pske私密秘助导])(?:{KEY_CONTEXT_SOURCE})", re.ASCII)
 
 
 def _nearest_is_key(text: str, start: int) -> bool:
@@ -270,9 +299,9 @@ def _nearest_is_key(text: str, start: int) -> bool:
     if _STRONG_KEY_CONTEXT.search(window):
         return True  # "private key", "私钥": explicit, whatever else the sentence mentions
     keep = [m.end() for m in _KEEP_CONTEXT.finditer(window)]
-    key = [m.end() for m in _KEY_CONTEXT.finditer(window)]
     if not keep:
         return True
+    key = [m.end() for m in _KEY_CONTEXT.finditer(window)]
     return bool(key) and key[-1] > keep[-1]
 
 
