@@ -3,9 +3,13 @@ at once, a reply always after the message it answers, outcomes reported in input
 
 from __future__ import annotations
 
+from email.utils import parseaddr
+from pathlib import Path
+
 from sqlalchemy import func, select
 
-from paydesk.services.email.ingest import independent_groups, ingest_many
+from paydesk.channels.email.parse import quick_headers
+from paydesk.services.email.ingest import independent_groups, ingest_many, link_fields
 from paydesk.store.tickets import Message
 
 
@@ -33,6 +37,26 @@ def test_groups_keep_senders_and_reply_chains_together() -> None:
     assert [0, 2] in groups and [1, 3] in groups and [5] in groups and [4] in groups
     assert [6, 7] in groups  # no sender: kept together, in order
     assert sorted(i for g in groups for i in g) == list(range(len(items)))
+
+
+def test_link_fields_read_what_the_parser_reads() -> None:
+    """The grouping reads From/Message-ID/In-Reply-To/References with a regular expression; on
+    every fixture (and folded, LF-only, encoded variants) it sees what the stdlib parser sees."""
+    fixtures = Path(__file__).parents[2] / "fixtures" / "email"
+    raws = [p.read_bytes() for p in sorted(fixtures.glob("*.eml"))]
+    raws += [
+        b"from: =?utf-8?B?5p2O5aic?=\n <Li@Example.cn>\nMessage-ID:\n\t<m1@x>\n"
+        b"References: <r1@x>\n <r2@x>\n\t<r3@x>\nIn-Reply-To: <r3@x>\n\nReferences: <body@x>\n",
+        b"From: a@example.com\r\nSubject: x\r\n\r\nFrom: b@example.com\r\n",
+        b"Subject: no sender\r\n\r\nhello",
+    ]
+    assert len(raws) > 10
+    for raw in raws:
+        q, fast = quick_headers(raw), link_fields(raw)
+        assert parseaddr(fast.get("from", ""))[1].lower() == parseaddr(q.get("from", ""))[1].lower()
+        for key in ("message-id", "in-reply-to", "references"):
+            assert fast.get(key, "").split() == q.get(key, "").split(), (key, raw[:200])
+    assert parseaddr(link_fields(raws[-3])["from"])[1] == "Li@Example.cn"
 
 
 def test_backlog_threads_replies_and_reports_in_order(ctx) -> None:  # type: ignore[no-untyped-def]

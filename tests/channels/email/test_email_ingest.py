@@ -3,10 +3,14 @@ quarantine + replay, noise, threading rules, privacy of the raw source, oversize
 
 from __future__ import annotations
 
+import threading
+import time
+
 from sqlalchemy import func, select
 from tests import factories
 
 from paydesk.domain.redaction import Redactor, default_redactor
+from paydesk.services import intake
 from paydesk.services.email.ingest import ingest_bytes
 from paydesk.services.email.replay import replay
 from paydesk.store.email import EmailOutbox, EmailRaw
@@ -111,6 +115,35 @@ def test_auto_ack_is_rate_limited_per_sender(ctx):
     with ctx.read() as s:
         acks = list(s.scalars(select(EmailOutbox.to_addr).where(EmailOutbox.kind == "ack")))
     assert sorted(acks) == ["alice@example.com"] * 3 + ["bob@example.com"]
+
+
+def test_auto_ack_limit_holds_inside_one_intake_batch(ctx):
+    """Acks are written with the batch's multi-row INSERT: mails of one sender that share an
+    intake transaction count each other's pending acks."""
+    committer = intake._committer(ctx)
+    with committer._turn:  # hold the writer turn until all six wait in the queue: one batch
+        threads = [
+            threading.Thread(
+                target=ingest_bytes,
+                args=(ctx, mail(mid=f"<p{i}@x>", subject=f"question {i}")),
+                kwargs={"source": "lmtp"},
+            )
+            for i in range(6)
+        ]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while len(committer._queue) < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(committer._queue) == 6
+    for t in threads:
+        t.join()
+    assert count(ctx, Ticket) == 6
+    with ctx.read() as s:
+        acks = list(s.scalars(select(EmailOutbox.to_addr).where(EmailOutbox.kind == "ack")))
+        raws = list(s.scalars(select(EmailRaw.status)))
+    assert acks == ["alice@example.com"] * 3
+    assert raws == ["processed"] * 6
 
 
 def test_threading_by_headers_and_tag_only_for_the_tickets_customer(ctx):

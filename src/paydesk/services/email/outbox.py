@@ -40,6 +40,7 @@ from paydesk.store.tickets import Message, Ticket
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
+_OUTBOX = EmailOutbox.__table__
 
 
 def _domain(ctx: AppContext) -> str:
@@ -95,9 +96,9 @@ def _recipient(s: Session, ticket: Any) -> str | None:
     )
 
 
-def _enqueue(
+def _outbox_values(
     ctx: AppContext,
-    uow: UnitOfWork,
+    s: Session,
     ticket: Any,
     *,
     kind: str,
@@ -105,12 +106,12 @@ def _enqueue(
     subject: str,
     text: str,
     html: str,
-    message_ref: int | None = None,
-    auto: bool = False,
-    thread: tuple[str | None, list[str]] | None = None,
-    cc: list[str] | None = None,
-) -> EmailOutbox:
-    s = uow.session
+    message_ref: int | None,
+    auto: bool,
+    thread: tuple[str | None, list[str]] | None,
+    cc: list[str] | None,
+) -> dict[str, Any]:
+    """The column values of a queued outbox row (the MIME rendered once, for every retry)."""
     secret = ctx.settings.resolved_secret()
     now = utcnow()
     mid = make_message_id(secret, ticket.id, secrets.token_hex(6), _domain(ctx))
@@ -138,20 +139,56 @@ def _enqueue(
             locale=ticket.locale,
         )
     )
-    row = EmailOutbox(
-        workspace_id=ticket.workspace_id,
-        ticket_id=ticket.id,
-        message_ref=message_ref,
+    return {
+        "workspace_id": ticket.workspace_id,
+        "ticket_id": ticket.id,
+        "message_ref": message_ref,
+        "kind": kind,
+        "to_addr": to,
+        "message_id": mid,
+        "mid_hash": mid_hash(mid),
+        "subject": subject[:500],
+        "mime": mime,
+        "status": OutboxStatus.QUEUED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": "",
+        "created_at": now,
+        "sent_at": None,
+    }
+
+
+def _enqueue(
+    ctx: AppContext,
+    uow: UnitOfWork,
+    ticket: Any,
+    *,
+    kind: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    message_ref: int | None = None,
+    auto: bool = False,
+    thread: tuple[str | None, list[str]] | None = None,
+    cc: list[str] | None = None,
+) -> EmailOutbox:
+    s = uow.session
+    values = _outbox_values(
+        ctx,
+        s,
+        ticket,
         kind=kind,
-        to_addr=to,
-        message_id=mid,
-        mid_hash=mid_hash(mid),
-        subject=subject[:500],
-        mime=mime,
-        status=OutboxStatus.QUEUED,
-        next_attempt_at=now,
-        created_at=now,
+        to=to,
+        subject=subject,
+        text=text,
+        html=html,
+        message_ref=message_ref,
+        auto=auto,
+        thread=thread,
+        cc=cc,
     )
+    row = EmailOutbox(**values)
     s.add(row)
     s.flush()
     uow.on_commit(lambda: kick(ctx))
@@ -217,24 +254,34 @@ def queue_ack(
             )
         )
     )
+    # acks of this batch wait for its multi-row INSERT: they count too
+    recent += [
+        r["created_at"]
+        for r in uow.deferred(_OUTBOX)
+        if r["to_addr"] == inbound.email and r["kind"] == "ack"
+    ]
     if not ack_allowed(recent, now, ctx.settings.email_ack_per_hour, window):
         return
     subject, text, html = compose.templated(
         compose.ACK, ticket.locale, ticket.number, name=inbound.name, subject=ticket.subject
     )
     first = (inbound.metadata.get("email") or {}).get("message_id")
-    _enqueue(
+    values = _outbox_values(
         ctx,
-        uow,
+        s,
         ticket,
         kind="ack",
         to=inbound.email,
         subject=subject,
         text=text,
         html=html,
+        message_ref=None,
         auto=True,
         thread=(first, [first] if first else []),  # a new ticket: its thread is this one mail
+        cc=None,
     )
+    uow.defer_insert(_OUTBOX, values)  # one INSERT for the batch's acks, before its commit
+    uow.on_commit(lambda: kick(ctx))
 
 
 def queue_oversize_notice(
