@@ -7,7 +7,7 @@ import random
 import re
 
 from paydesk.domain.redaction import credentials, crypto, luhn_ok, redact
-from paydesk.domain.redaction.core import trie_pattern
+from paydesk.domain.redaction.core import few_digits, lowered, trie_pattern
 from paydesk.domain.redaction.crypto import _long_runs
 from paydesk.domain.redaction.identity import _iban_matches
 
@@ -95,3 +95,34 @@ def test_luhn_byte_sums_agree_with_the_digit_loop() -> None:
     for _ in range(5000):
         digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 24)))
         assert luhn_ok(digits) is slow(digits), digits
+
+
+def test_symbol_runs_are_the_runs_the_symbol_pattern_finds() -> None:
+    rng = random.Random(1)
+    alphabet = [*"ab1 _@!#$^&*+=~%.", "的", "😀", "é"]
+    for i in range(3000):
+        size = rng.randint(0, 3000 if i % 100 == 0 else 60)
+        text = "".join(rng.choice(alphabet) for _ in range(size))
+        want = [m.span() for m in credentials._SHAPE_SYMBOL.finditer(text)]
+        assert list(credentials._symbol_runs(text)) == want, text
+
+
+def test_caseless_words_answer_like_ignorecase_also_for_letters_that_fold_to_ascii() -> None:
+    # İ ı ſ K match i/i/s/k under IGNORECASE; lower-casing alone would miss or add them
+    rng = random.Random(8)
+    words = credentials._BANK_GAP_STOP
+    pieces = ["phone", "PHONE", "pHone", "ıd", "İD", "id", "uſer", "USER", "ticket", "\u212aey",
+              "ca", "se", " ", "-", "电话", "¥", "x", "1"]  # fmt: skip
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        low = lowered(text)
+        for pos, endpos in ((0, len(text)), (1, max(1, len(text) - 2))):
+            want = words.caseless.search(text, pos, endpos) is not None
+            assert words.found(text, low, pos, endpos) is want, (text, pos, endpos)
+
+
+def test_few_digits_is_sure_only_when_the_digits_are_missing() -> None:
+    assert few_digits("order 12345678901", 12)
+    assert not few_digits("order 123456789012", 12)
+    assert not few_digits("编号 ٠١٢", 12)  # Arabic-Indic digits match \d: no promise
+    assert not few_digits("x" * 5000, 12)  # long texts are not counted

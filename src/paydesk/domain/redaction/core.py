@@ -8,6 +8,7 @@ found in the copy cuts the same characters out of the original.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -107,10 +108,59 @@ def lowered(text: str) -> str:
     return low
 
 
+_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+def char_bytes(text: str) -> bytes:
+    """One byte per character, for C-speed prefilters (bytes.translate/find, bytes patterns):
+    ASCII as it is, any other character as the lead byte of its UTF-8 form (0xC2–0xF4), so
+    offsets in the bytes are positions in the text."""
+    raw = text.encode("utf-8", "surrogatepass")
+    return raw if len(raw) == len(text) else raw.translate(None, _UTF8_CONTINUATION)
+
+
+_OTHER_DIGIT = re.compile(r"[^\D0-9]")  # a \d outside ASCII: Arabic-Indic, Devanagari, …
+_DIGIT_GATE_MAX = 4096  # characters; a longer text nearly always has the digits anyway
+
+
+def few_digits(text: str, n: int) -> bool:
+    """True when `text` certainly holds fewer than `n` characters matching \\d (then a rule
+    that needs n digits can skip its scan). Short texts only: counted at C speed in UTF-8."""
+    if len(text) > _DIGIT_GATE_MAX:
+        return False
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) - len(raw.translate(None, b"0123456789")) >= n:
+        return False
+    return text.isascii() or _OTHER_DIGIT.search(text) is None
+
+
 # ASCII digit byte → its Luhn-doubled value (2d, minus 9 above 9); other bytes unused
 _LUHN_DOUBLE = bytes(
     (2 * (b - 48) - 9 if b >= 53 else 2 * (b - 48)) if 48 <= b <= 57 else 0 for b in range(256)
 )
+
+
+# the characters other than A–Z that IGNORECASE matches to an ASCII letter: İ ı ſ K (Kelvin)
+_FOLDS_TO_ASCII = re.compile("[\u0130\u0131\u017f\u212a]")
+
+
+class CaselessWords:
+    """`re.compile(source, flags | re.IGNORECASE).search(text, pos, endpos) is not None` for a
+    pattern of lower-case words, answered by the case-sensitive pattern on the lower-cased copy
+    (`lowered`): IGNORECASE stops the engine from skipping to a word's first letter and costs
+    ~10x on a short window. Where İ, ı, ſ or K could make a difference, the caseless pattern
+    runs itself."""
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        assert not any("A" <= c <= "Z" for c in source), source  # \S, \D… would change meaning
+        self.caseless = re.compile(source, flags | re.IGNORECASE)
+        self._lower = re.compile(source, flags)
+
+    def found(self, text: str, low: str, pos: int = 0, endpos: int = sys.maxsize) -> bool:
+        """`low`: `text` lower-cased with the same length (or `text` itself if it is)."""
+        if _FOLDS_TO_ASCII.search(text, pos, endpos) is not None:
+            return self.caseless.search(text, pos, endpos) is not None
+        return self._lower.search(low, pos, endpos) is not None
 
 
 def luhn_ok(digits: str) -> bool:

@@ -8,11 +8,18 @@ bounded character classes, so matching stays linear in the input length whatever
 
 from __future__ import annotations
 
+import heapq
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
-from paydesk.domain.redaction.core import Span, lowered, trie_pattern
+from paydesk.domain.redaction.core import (
+    CaselessWords,
+    Span,
+    char_bytes,
+    lowered,
+    trie_pattern,
+)
 from paydesk.domain.redaction.prose import ASCII_ALNUM, CJK, cjk_prose
 
 _F = re.IGNORECASE | re.ASCII  # ASCII \b and classes: "CVV码" has a boundary before 码
@@ -178,6 +185,12 @@ _ANCHOR_RES = {k: (fam, re.compile(src, re.ASCII)) for k, (fam, src) in _ANCHORS
 # the engine's first-character skip); anchors starting inside a hit ("密码" in "动态密码",
 # "account" in "bank account") are picked up by matching at the few positions inside it
 _ANCHOR_SCAN = re.compile(trie_pattern(_ANCHORS))
+# the same as two scans, Latin and Chinese labels apart (no label mixes scripts, so they never
+# start at the same character): each skips faster than the joint one (twice as fast together
+# on mixed text), and an ASCII-only text needs only the first
+_ASCII_ANCHOR_SCAN = re.compile(trie_pattern(a for a in _ANCHORS if a.isascii()))
+_CJK_ANCHOR_SCAN = re.compile(trie_pattern(a for a in _ANCHORS if not a.isascii()))
+assert all(a.isascii() or not any(c.isascii() for c in a) for a in _ANCHORS)
 
 
 # money sent to a number ("please wire it to 0012 3456 7890 12", "refund to …"): common verbs,
@@ -200,9 +213,9 @@ _INNER = {
 }
 
 
-def _anchor_hits(low: str) -> Iterable[tuple[int, str]]:
-    match = _ANCHOR_SCAN.match
-    for hit in _ANCHOR_SCAN.finditer(low):
+def _scan_hits(scan: re.Pattern[str], low: str) -> Iterator[tuple[int, str]]:
+    match = scan.match
+    for hit in scan.finditer(low):
         pos = hit.start()
         found = hit.group(0)
         yield pos, found
@@ -210,6 +223,14 @@ def _anchor_hits(low: str) -> Iterable[tuple[int, str]]:
             inner = match(low, pos + i)
             if inner is not None:
                 yield pos + i, inner.group(0)
+
+
+def _anchor_hits(low: str) -> Iterable[tuple[int, str]]:
+    """Every position where a label starts, with the longest label there, left to right
+    (lazily: label floods stop early)."""
+    if low.isascii():
+        return _scan_hits(_ASCII_ANCHOR_SCAN, low)
+    return heapq.merge(_scan_hits(_ASCII_ANCHOR_SCAN, low), _scan_hits(_CJK_ANCHOR_SCAN, low))
 
 
 # anchor → the anchors that are its prefixes, longest first (all start at the same position)
@@ -241,21 +262,19 @@ _NOT_CARD = re.compile(
 _BANK_NEAR = re.compile(r"银行|銀行|开户|開戶|户名|戶名|bank")
 # a number after "银行卡 … 订单号" is the order's: a reference label between the account label
 # and the digits takes them away from the account
-_REFERENCE_GAP = re.compile(
+_REFERENCE_GAP = CaselessWords(
     r"订单|訂單|单号|單號|流水|交易|编号|編號|快递|運單|运单|发票|參考|参考|凭证|回单|批次|终端|"
     r"授权|追踪|"
     r"order|ref|transaction|txn|tracking|invoice|serial|trace|confirmation|approval|batch|"
-    r"terminal|voucher|\brrn\b|\barn\b|\butr\b",
-    re.IGNORECASE,
+    r"terminal|voucher|\brrn\b|\barn\b|\butr\b"
 )
 _CODE_CVV = re.compile(r"(?:security|card\s+verification|card\s+security)\s*$")
 # a number after a bank word or a transfer verb is an account only if nothing between says it
 # is something else: a phone, a merchant, a member/user id (references: _REFERENCE_GAP)
-_BANK_GAP_STOP = re.compile(
+_BANK_GAP_STOP = CaselessWords(
     r"电话|热线|客服|手机|座机|传真|商户|会员|用户|客户号|工单|编号|余额|金额|总额|合计|"
     r"tel\b|phone|call|hotline|fax|mobile|merchant|member|user|customer|ticket|case\b|\bid\b|"
-    r"balance|amount|total|sum\b|[¥$€£]",
-    re.IGNORECASE,
+    r"balance|amount|total|sum\b|[¥$€£]"
 )
 _AMOUNT_AFTER = re.compile(
     r"\s?(?:元|块|萬|万|亿|rmb|cny|usd|vnd|eur|hkd|jpy|idr|dollars?|yuan)(?![a-z])", re.IGNORECASE
@@ -355,11 +374,10 @@ _TAILS = {
     ),
 }
 # "error code 1002", "postal code 100000": a bare "code" after these words is not a secret
-_NOT_SECRET_CODE = re.compile(
+_NOT_SECRET_CODE = CaselessWords(
     r"(?:error|status|postal|zip|area|country|promo|coupon|referral|invite|invitation|product|"
     r"tracking|reference|order|swift|bank|branch|sort|http|discount|qr|bar|item|region|city|"
-    r"currency|merchant|store|gift|voucher|redeem|response|exit|return|source)[\s,;:\-]*$",
-    re.IGNORECASE,
+    r"currency|merchant|store|gift|voucher|redeem|response|exit|return|source)[\s,;:\-]*$"
 )
 _OTP_BEFORE = re.compile(
     r"(?<![\d.])(\d{4,8})\s{0,2}(?:是|就是|为)?(?:我|我的|我收到的|收到的)?(?:短信)?$"
@@ -441,8 +459,8 @@ def _group(kind: str) -> Callable[[str, re.Match[str]], Span | None]:
         ):
             return None  # "my account 13800138000", "+1 415 555 0132": a phone, not bank data
         if kind == "bank_account" and (
-            _REFERENCE_GAP.search(_text, tail.start(), tail.start(g))
-            or _BANK_GAP_STOP.search(_text, tail.start(), tail.start(g))
+            _REFERENCE_GAP.found(_text, lowered(_text), tail.start(), tail.start(g))
+            or _BANK_GAP_STOP.found(_text, lowered(_text), tail.start(), tail.start(g))
             or _AMOUNT_AFTER.match(_text, tail.end(g))
         ):
             return None
@@ -514,10 +532,11 @@ def _bank_before(text: str, start: int, done: int) -> Span | None:
     if not 12 <= digits <= 30 or (begin > 0 and text[begin - 1] in "+0123456789"):
         return None
     number = text[begin:end]
+    low = lowered(text)
     if (
-        _REFERENCE_GAP.search(text, max(0, begin - 16), begin)
-        or _BANK_GAP_STOP.search(text, max(0, begin - 16), begin)
-        or _BANK_GAP_STOP.search(text, end, start)
+        _REFERENCE_GAP.found(text, low, max(0, begin - 16), begin)
+        or _BANK_GAP_STOP.found(text, low, max(0, begin - 16), begin)
+        or _BANK_GAP_STOP.found(text, low, end, start)
         or _AMOUNT_AFTER.match(text, end)
         or "+" in text[max(0, begin - 5) : begin]
         or _MOBILE.fullmatch(re.sub(r"\D", "", number))
@@ -624,7 +643,7 @@ class LabelledSecretRule:
                 return "code_cvv"
             if _CODE_OTP.search(before):
                 return "otp"
-            if _NOT_SECRET_CODE.search(before):
+            if _NOT_SECRET_CODE.found(before, before):
                 return ""
         if family == "cvv" and before.rstrip().endswith("social"):
             return ""  # "social security number"
@@ -709,6 +728,38 @@ def password_shaped(token: str) -> bool:
     return (strong and strong_inside) or (under and upper and "_" in inner)
 
 
+_NOT_SHAPE_SYMBOL = bytes(b for b in range(256) if chr(b) not in "!@#$^&*+=~_")
+_FEW_SYMBOLS = 2000
+
+
+def _symbol_runs(text: str) -> Iterator[tuple[int, int]]:
+    """The spans of `_SHAPE_SYMBOL.finditer(text)` (maximal runs of the symbols). Most texts
+    have none or a few: a C-speed byte count says so, and a few are found by bytes.find;
+    only texts full of them get the regex scan."""
+    flat = char_bytes(text)
+    symbols = flat.translate(None, _NOT_SHAPE_SYMBOL)
+    if not symbols:
+        return
+    if len(symbols) > _FEW_SYMBOLS:
+        for m in _SHAPE_SYMBOL.finditer(text):
+            yield m.span()
+        return
+    positions: list[int] = []
+    for symbol in set(symbols):
+        i = flat.find(symbol)
+        while i >= 0:
+            positions.append(i)
+            i = flat.find(symbol, i + 1)
+    positions.sort()
+    start = prev = positions[0]
+    for pos in positions[1:]:
+        if pos != prev + 1:
+            yield start, prev + 1
+            start = pos
+        prev = pos
+    yield start, prev + 1
+
+
 class PasswordShapeRule:
     """Unlabelled passwords: a token that can only be a password by its shape (lower-case
     letters + digits + a symbol inside, or mixed case + digits + underscore)."""
@@ -717,8 +768,7 @@ class PasswordShapeRule:
         last = -1
         n = 0
         size = len(text)
-        for m in _SHAPE_SYMBOL.finditer(text):
-            start, end = m.span()
+        for start, end in _symbol_runs(text):
             if start < last or not start or end >= size:
                 continue
             before, after = text[start - 1], text[end]

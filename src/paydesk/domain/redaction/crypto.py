@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from itertools import accumulate
 
-from paydesk.domain.redaction.core import Span, lowered, trie_pattern
+from paydesk.domain.redaction.core import Span, char_bytes, lowered, trie_pattern
 
 PHRASE_LENGTHS = (24, 21, 18, 15, 12)
 
@@ -144,7 +144,7 @@ class SeedPhraseRule:
         yield from _union(windows, lambda i: run[i].start(), lambda i: run[i - 1].end())
 
     def _chinese(self, text: str) -> Iterable[Span]:
-        if not _CJK.search(text):
+        if text.isascii() or not _CJK.search(text):
             return
         for m in _spaced_zh(text):
             chars = [(c.start(), c.group(0)) for c in _CJK.finditer(m.group(0))]
@@ -197,17 +197,16 @@ _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{12,40}")
 # single characters separated by spaces/commas/numbering: "的 一 是 在 …" or "1.的 2.一 …"
 _SPACED_ZH = re.compile(r"(?:[\u4e00-\u9fff][\s,、;.\d)(\-]{1,6}){11,}[\u4e00-\u9fff]")
 
-# The same shape one byte per character, at C speed: UTF-8 with continuation bytes deleted, lead
-# bytes E4–E9 (U+4000–U+9FFF, a superset of the ideographs) → "C", ASCII separators and every
-# other non-ASCII character (Unicode spaces and digits, "、") → "s", other ASCII → "x". Every
-# match of _SPACED_ZH lies inside a match of _SPACED_FLAT, so only those stretches are scanned.
+# The same shape one byte per character (`char_bytes`), at C speed: lead bytes E4–E9
+# (U+4000–U+9FFF, a superset of the ideographs) → "C", ASCII separators and every other
+# non-ASCII character (Unicode spaces and digits, "、") → "s", other ASCII → "x". Every match
+# of _SPACED_ZH lies inside a match of _SPACED_FLAT, so only those stretches are scanned.
 _FLAT_ZH = bytes(
     67 if 0xE4 <= b <= 0xE9
     else 115 if b >= 0xC0 or chr(b) in " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f,;.)(-0123456789"
     else 120
     for b in range(256)
 )  # fmt: skip
-_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
 _SPACED_FLAT = re.compile(rb"Cs(?:s{0,5}+Cs){10,}s{0,5}+C")  # (C s{1,6}){11,} C, from "Cs"
 _FLAT_FROM = 4000  # characters: below this one direct scan is cheaper than the byte pass
 
@@ -217,7 +216,7 @@ def _spaced_zh(text: str) -> Iterable[re.Match[str]]:
     if len(text) < _FLAT_FROM:
         yield from _SPACED_ZH.finditer(text)
         return
-    flat = text.encode("utf-8", "surrogatepass").translate(_FLAT_ZH, _UTF8_CONTINUATION)
+    flat = char_bytes(text).translate(_FLAT_ZH)
     for stretch in _SPACED_FLAT.finditer(flat):
         yield from _SPACED_ZH.finditer(text, stretch.start(), stretch.end())
 
@@ -323,23 +322,12 @@ _NOT_A = re.compile(rb"[^a]")
 
 def _long_runs(text: str) -> Iterable[tuple[int, int]]:
     """(start, end) in characters of every maximal run of 50+ ASCII letters/digits."""
-    raw = text.encode("utf-8", "surrogatepass")
-    flat = raw.translate(_RUN_BYTES)
+    flat = char_bytes(text).translate(_RUN_BYTES)
     pos = flat.find(_RUN50)
-    if pos < 0:
-        return
-    ascii_only = len(raw) == len(text)
-    chars, done = 0, 0  # char offset of byte offset `done` (runs start on ASCII: boundaries)
     while pos >= 0:
         stop = _NOT_A.search(flat, pos)
         end = stop.start() if stop else len(flat)
-        if ascii_only:
-            start_c = pos
-        else:
-            chars += len(raw[done:pos].decode("utf-8", "surrogatepass"))
-            done = pos
-            start_c = chars
-        yield start_c, start_c + (end - pos)
+        yield pos, end
         pos = flat.find(_RUN50, end)
 
 
@@ -352,7 +340,11 @@ class PrivateKeyRule:
         if (
             "priv" in low
             or "secret" in low
-            or any(w in text for w in ("私钥", "私鑰", "密钥", "秘钥"))
+            or (
+                not text.isascii()
+                and ("钥" in text or "鑰" in text)  # one C-speed scan for the four words
+                and any(w in text for w in ("私钥", "私鑰", "密钥", "秘钥"))
+            )
         ):
             for n, m in enumerate(_LABELLED_KEY.finditer(text)):
                 if n >= 200:

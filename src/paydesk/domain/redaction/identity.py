@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from paydesk.domain.redaction.core import Span, lowered
+from paydesk.domain.redaction.core import Span, few_digits, lowered
 
 MAX_CHECKS = 1000  # candidates checked per text: a real message has a few; bounds floods
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -32,6 +32,8 @@ class ChinaResidentIdRule:
     carry no checksum: `LabelledSecretRule` takes them next to an ID label)."""
 
     def find(self, text: str) -> Iterable[Span]:
+        if few_digits(text, 17):
+            return
         for n, m in enumerate(_CN_ID.finditer(text)):
             if n >= MAX_CHECKS:
                 break
