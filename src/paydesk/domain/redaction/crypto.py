@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
-from itertools import accumulate
 
 from paydesk.domain.redaction.core import Span, char_bytes, lowered, trie_pattern
 
@@ -65,10 +64,10 @@ _PHRASE_LABEL = re.compile(
     re.IGNORECASE,
 )
 _EN_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]{3,8}(?![A-Za-z])")
-_TOKENS = re.compile(r"[a-z]+|[^a-z]+")
-# bytes a–z stay, every other byte (UTF-8 of non-ASCII too) becomes a space: split() then gives
-# the same words as re.findall("[a-z]+") at C speed
+# bytes a–z stay, every other byte becomes a space: split() then gives the same words as
+# re.findall("[a-z]+") at C speed; _GAPS the other way round (the runs between the words)
 _LETTERS = bytes(b if 97 <= b <= 122 else 32 for b in range(256))
+_GAPS = bytes(32 if 97 <= b <= 122 else 120 for b in range(256))
 
 
 @cache
@@ -76,7 +75,7 @@ def _wordset_bytes() -> frozenset[bytes]:
     return frozenset(w.encode("ascii") for w in wordlist("english"))
 
 
-_RUN12 = re.compile(r"\x01{12,}")
+_RUN12 = re.compile(rb"\x01{12,}")
 _EN_GAP = re.compile(r"[\s,.;:\d)(\-\"'#/|*]{1,12}")
 _MAX_RUN = 48  # more list words in a row than any phrase: not prose, remove (bounded work)
 
@@ -94,21 +93,28 @@ class SeedPhraseRule:
         wl = wordlist("english")
         # cheap pre-check (C-speed findall + set lookups): 12 list words in a row, gaps ignored;
         # only those stretches get the exact (slower) pass
-        low = lowered(text)
+        # one byte per character: a–z as they are, anything else a space
+        flat = char_bytes(lowered(text)).translate(_LETTERS)
         # one byte per word (1 = in the list), computed at C speed; words only (no gaps, no
         # positions) — positions are worked out only when 12 list words do follow each other
-        words_b = low.encode("utf-8", "surrogatepass").translate(_LETTERS).split()
-        if "\x01" * 12 not in bytes(map(_wordset_bytes().__contains__, words_b)).decode("ascii"):
+        words_b = flat.split()
+        flags = bytes(map(_wordset_bytes().__contains__, words_b))
+        if b"\x01" * 12 not in flags:
             return
-        tokens = _TOKENS.findall(low)
-        first_is_word = "a" <= tokens[0][0] <= "z"
-        words = tokens[0 if first_is_word else 1 :: 2]
-        flags = bytes(map(wl.__contains__, words)).decode("ascii")
-        offsets = [0, *accumulate(map(len, tokens))]
-        base = 0 if first_is_word else 1
+        # the position of word k: the lengths of the words and of the gaps before it (the
+        # gaps are the runs of spaces: split() of the inverted bytes), summed at C speed from
+        # the previous stretch on
+        gaps = flat.translate(_GAPS).split()
+        lead = 1 if flat[:1] == b" " else 0  # the text starts with a gap (gaps[0])
+        at_word, at_char = 0, len(gaps[0]) if lead else 0
         for stretch in _RUN12.finditer(flags):
-            lo = offsets[base + 2 * stretch.start()]
-            hi = offsets[base + 2 * (stretch.end() - 1) + 1]
+            first, last = stretch.start(), stretch.end() - 1
+            at_char += sum(map(len, words_b[at_word:first]))
+            at_char += sum(map(len, gaps[at_word + lead : first + lead]))
+            at_word = first
+            lo = at_char
+            hi = lo + sum(map(len, words_b[first : last + 1]))
+            hi += sum(map(len, gaps[first + lead : last + lead]))
             run: list[re.Match[str]] = []
             for m in _EN_WORD.finditer(text, lo, hi):
                 w = m.group(0).lower()
