@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 import re
 
+from mnemonic import Mnemonic
+
 from paydesk.domain.redaction import credentials, crypto, luhn_ok, redact
 from paydesk.domain.redaction.core import few_digits, lowered, trie_pattern
 from paydesk.domain.redaction.crypto import _long_runs
@@ -126,3 +128,12 @@ def test_few_digits_is_sure_only_when_the_digits_are_missing() -> None:
     assert not few_digits("order 123456789012", 12)
     assert not few_digits("编号 ٠١٢", 12)  # Arabic-Indic digits match \d: no promise
     assert not few_digits("x" * 5000, 12)  # long texts are not counted
+
+
+def test_phrase_positions_after_leading_digits_chinese_and_other_words() -> None:
+    phrase = Mnemonic("english").to_mnemonic(bytes(range(16, 32)))
+    for before in ("", "12 ", "助记词：", "“", "hi, zzz qq 我的 ", "x" * 300 + " 的 "):
+        for after in ("", ".", " thanks", " 谢谢"):
+            text = before + phrase + after
+            out = redact(text)
+            assert out.text == before + "[recovery phrase removed]" + after, text
