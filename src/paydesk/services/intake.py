@@ -160,7 +160,40 @@ def validate_inbound(ctx: AppContext, msg: InboundMessage) -> None:
 def receive(ctx: AppContext, msg: InboundMessage, *, actor: Actor | None = None) -> IntakeResult:
     """Run one inbound item through the pipeline (see module docstring). Returns once the item is
     committed. Must not be called from inside an intake hook (use uow.on_commit for that)."""
+    return _submit(ctx, _prepare(ctx, msg, actor or system_actor()))
+
+
+def receive_many(
+    ctx: AppContext, msgs: list[InboundMessage], *, actor: Actor | None = None
+) -> list[IntakeResult | Exception]:
+    """`receive` for several items that do not depend on each other (a backlog of unrelated
+    mail): each is prepared in this thread, then all are queued to the group committer at once,
+    so they share transactions (up to MAX_BATCH each) instead of one batch per caller thread.
+    Returns once every item is committed; an item that failed gets its exception, the others
+    are written all the same. A reply and the message it answers go in separate calls."""
     actor = actor or system_actor()
+    out: list[IntakeResult | Exception | None] = [None] * len(msgs)
+    prepared: list[tuple[int, _Prepared]] = []
+    for i, msg in enumerate(msgs):
+        try:
+            prepared.append((i, _prepare(ctx, msg, actor)))
+        except Exception as exc:  # noqa: BLE001 - this item's answer; the others go on
+            out[i] = exc
+    futures = _committer(ctx).submit_many([item for _, item in prepared])
+    for (i, item), fut in zip(prepared, futures, strict=True):
+        exc = fut.exception()
+        try:
+            out[i] = fut.result() if exc is None else _submit(ctx, item, failed=exc)
+        except Exception as again:  # noqa: BLE001 - as above
+            out[i] = again
+    results = [r for r in out if r is not None]
+    assert len(results) == len(msgs)
+    return results
+
+
+def _prepare(ctx: AppContext, msg: InboundMessage, actor: Actor) -> _Prepared:
+    """The CPU work of intake, before the write lock: validation, redaction, attachments,
+    locale, search text."""
     validate_inbound(ctx, msg)
     idents = identities_of(msg.email, msg.phone, msg.platform_user_id, msg.visitor_id)
     if not idents:
@@ -207,10 +240,20 @@ def receive(ctx: AppContext, msg: InboundMessage, *, actor: Actor | None = None)
         item.search = search_text(f"{subj}\n{body.text}")[:SEARCH_TEXT_LIMIT]
     else:
         item.search = search_text(body.text)
+    return item
+
+
+def _submit(ctx: AppContext, item: _Prepared, failed: BaseException | None = None) -> IntakeResult:
+    """Write a prepared item through the group committer. `failed`: the error of a first attempt
+    made by the caller (receive_many)."""
+    key = item.key
     for attempt in range(3):
         try:
+            if failed is not None:
+                raise failed
             return _committer(ctx).submit(item)
         except (IntegrityError, OperationalError):
+            failed = None
             # a concurrent retry of the same item committed first: answer with its result
             if key:
                 dup = _find_duplicate(ctx, key)
@@ -286,17 +329,23 @@ class GroupCommitter:
         self._queue: deque[tuple[_Prepared, Future[IntakeResult]]] = deque()
 
     def submit(self, item: _Prepared) -> IntakeResult:
-        fut: Future[IntakeResult] = Future()
-        self._queue.append((item, fut))
+        return self.submit_many([item])[0].result()
+
+    def submit_many(self, items: list[_Prepared]) -> list[Future[IntakeResult]]:
+        """Queue the items together, then take turns until each is written (its future done)."""
+        futures: list[Future[IntakeResult]] = [Future() for _ in items]
+        self._queue.extend(zip(items, futures, strict=True))
         with self._turn:
-            while not fut.done():
+            while not all(f.done() for f in futures):
                 batch = []
                 while self._queue and len(batch) < MAX_BATCH:
                     batch.append(self._queue.popleft())
                 if not batch:
-                    break
+                    break  # the rest is in another caller's batch: its futures will be set
                 self._run(batch)
-        return fut.result()
+        for f in futures:
+            f.exception()  # wait (a future that another caller's batch holds)
+        return futures
 
     def _run(self, batch: list[tuple[_Prepared, Future[IntakeResult]]]) -> None:
         try:

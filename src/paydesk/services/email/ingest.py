@@ -7,6 +7,10 @@
 
 Any failure after the raw row is committed quarantines that row with the error; the caller still
 gets an answer and the next message is processed (`paydesk email replay` retries quarantine).
+
+A backlog (`ingest_many`) goes in *waves* of messages that do not depend on each other: one
+duplicate lookup and one intake write transaction per wave (`intake.receive_many`), the raw and
+auto-acknowledgement rows in its multi-row INSERTs.
 """
 
 from __future__ import annotations
@@ -100,43 +104,77 @@ def ingest_bytes(
     raw bytes were fsynced before it). Every other outcome commits an `email_raw` row with its
     final status and reason, so nothing is lost and nothing is acknowledged unstored.
     """
-    oversize = len(raw) > ctx.settings.email_max_message_bytes
-    parsed: ParsedEmail | None = None
-    failure: Exception | None = None
-    if not oversize:
+    out = ingest_wave(ctx, [(raw, stored)], source=source, mailbox=mailbox)[0]
+    if isinstance(out, Exception):
+        raise out
+    return out
+
+
+def ingest_wave(
+    ctx: AppContext,
+    items: list[tuple[bytes, tuple[str, str] | None]],
+    *,
+    source: str,
+    mailbox: str = "",
+) -> list[IngestOutcome | Exception]:
+    """Messages that do not depend on each other (`ingest_bytes` is a wave of one; a backlog
+    chunk goes in waves, see `_ingest_chunk`): parsed, looked up as duplicates with one query,
+    stored (unless `(storage key, sha256)` says they are), then through intake together — one
+    write transaction for the wave (up to intake.MAX_BATCH messages) instead of one per message.
+    An Exception answer: that message could not be stored or recorded (the others were)."""
+    staged = []
+    for raw, stored in items:
+        parsed, failure, oversize = _parse(ctx, raw)
         try:
-            parsed = parse_email(raw, _limits(ctx))
-        except Exception as exc:  # noqa: BLE001 - quarantined below, after the raw is stored
-            failure = exc
-    try:
-        headers = parsed.headers if parsed else quick_headers(raw)
-    except Exception:  # noqa: BLE001 - headers the stdlib cannot read: dedupe by content
-        headers = {}
-    key, mid = dedupe_key(headers, raw)
+            headers = parsed.headers if parsed else quick_headers(raw)
+        except Exception:  # noqa: BLE001 - headers the stdlib cannot read: dedupe by content
+            headers = {}
+        key, mid = dedupe_key(headers, raw)
+        staged.append((raw, stored, parsed, failure, oversize, headers, key, mid))
     with ctx.read() as s:
-        dup = s.execute(
-            select(EmailRaw.id, EmailRaw.ticket_id).where(EmailRaw.dedupe_key == key)
-        ).first()
-    if dup is not None:
-        return IngestOutcome("ignored", dup.ticket_id, "duplicate", dup.id)
-    storage_key, digest = stored or store_bytes(ctx.settings.data_dir, "mail", raw)
-    row = {
-        "workspace_id": WORKSPACE,
-        "source": source,
-        "mailbox": mailbox[:200],
-        "sha256": digest,
-        "storage_key": storage_key,
-        "size": len(raw),
-        "message_id": mid,
-        "mid_hash": mid_hash(mid) if mid else None,
-        "dedupe_key": key,
-        "from_addr": (
-            parsed.from_addr if parsed else parseaddr(headers.get("from", ""))[1].lower()[:254]
-        )
-        or None,
-        "subject": ctx.redactor.redact(headers.get("subject", "")).text[:500],
-    }
-    return _route(ctx, row, raw, parsed, failure, oversize)
+        dups = {
+            r.dedupe_key: r
+            for r in s.execute(
+                select(EmailRaw.id, EmailRaw.ticket_id, EmailRaw.dedupe_key).where(
+                    EmailRaw.dedupe_key.in_({st[6] for st in staged})
+                )
+            )
+        }
+    outcomes: list[IngestOutcome | Exception | None] = [None] * len(items)
+    entries: list[tuple[int, _Entry]] = []
+    for i, (raw, stored, parsed, failure, oversize, headers, key, mid) in enumerate(staged):
+        dup = dups.get(key)
+        if dup is not None:
+            outcomes[i] = IngestOutcome("ignored", dup.ticket_id, "duplicate", dup.id)
+            continue
+        try:
+            storage_key, digest = stored or store_bytes(ctx.settings.data_dir, "mail", raw)
+        except OSError as exc:  # not stored: the caller must not acknowledge this one
+            outcomes[i] = exc
+            continue
+        row = {
+            "workspace_id": WORKSPACE,
+            "source": source,
+            "mailbox": mailbox[:200],
+            "sha256": digest,
+            "storage_key": storage_key,
+            "size": len(raw),
+            "message_id": mid,
+            "mid_hash": mid_hash(mid) if mid else None,
+            "dedupe_key": key,
+            "from_addr": (
+                parsed.from_addr if parsed else parseaddr(headers.get("from", ""))[1].lower()[:254]
+            )
+            or None,
+            "subject": ctx.redactor.redact(headers.get("subject", "")).text[:500],
+        }
+        entries.append((i, _Entry(row, raw, parsed, failure, oversize)))
+    routed = _route_many(ctx, [e for _, e in entries])
+    for (i, _), out in zip(entries, routed, strict=True):
+        outcomes[i] = out
+    done = [o for o in outcomes if o is not None]
+    assert len(done) == len(items)
+    return done
 
 
 def ingest_many(
@@ -169,24 +207,28 @@ def _ingest_chunk(
         next(stored) if isinstance(data, bytes) else None for _, data in batch
     ]
     outcomes: list[IngestOutcome | Exception | None] = [None] * len(batch)
-
-    def run(group: list[int]) -> None:
-        for i in group:  # in order: a reply after the message it answers
-            data = batch[i][1]
-            if isinstance(data, Exception):
-                outcomes[i] = data
-                continue
-            try:
-                outcomes[i] = ingest_bytes(ctx, data, source=source, stored=keys[i])
-            except Exception as exc:  # noqa: BLE001 - reported per message; the rest go on
-                outcomes[i] = exc
-
     groups = independent_groups([data for _, data in batch])
-    if len(groups) == 1:
-        run(groups[0])
-    else:  # unrelated conversations at once: intake's group commit writes them together
-        with ThreadPoolExecutor(max_workers=min(8, len(groups))) as pool:
-            list(pool.map(run, groups))
+    # wave k: the k-th message of every group. The messages of a wave do not depend on each
+    # other, and each comes after the message before it in its group is committed (a reply after
+    # the message it answers, a duplicate after its original)
+    for k in range(max(len(g) for g in groups)):
+        wave = []
+        for g in groups:
+            if k < len(g):
+                data = batch[g[k]][1]
+                if isinstance(data, Exception):
+                    outcomes[g[k]] = data
+                else:
+                    wave.append(g[k])
+        if not wave:
+            continue
+        try:
+            todo = [(data, keys[i]) for i in wave if isinstance(data := batch[i][1], bytes)]
+            done = ingest_wave(ctx, todo, source=source)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: every one reported
+            done = [exc] * len(wave)
+        for i, out in zip(wave, done, strict=True):
+            outcomes[i] = out
     for (name, _), outcome in zip(batch, outcomes, strict=True):
         assert outcome is not None
         yield name, outcome
@@ -286,42 +328,83 @@ def process(ctx: AppContext, raw_id: int) -> IngestOutcome:
             return IngestOutcome("ignored", None, "no such raw message", raw_id)
         raw = read_bytes(ctx.settings.data_dir, r.storage_key)
         row = {"id": r.id}
-    parsed: ParsedEmail | None = None
-    failure: Exception | None = None
-    oversize = len(raw) > ctx.settings.email_max_message_bytes
-    if not oversize:
-        try:
-            parsed = parse_email(raw, _limits(ctx))
-        except Exception as exc:  # noqa: BLE001 - stays quarantined, with the new reason
-            failure = exc
-    return _route(ctx, row, raw, parsed, failure, oversize)
+    out = _route_many(ctx, [_Entry(row, raw, *_parse(ctx, raw))])[0]
+    if isinstance(out, Exception):
+        raise out
+    return out
 
 
 def _limits(ctx: AppContext) -> ParseLimits:
     return ParseLimits(max_body_bytes=ctx.settings.max_body_bytes - 20_000)
 
 
-def _route(
-    ctx: AppContext,
-    row: dict[str, Any],
-    raw: bytes,
-    parsed: ParsedEmail | None,
-    failure: Exception | None,
-    oversize: bool,
-) -> IngestOutcome:
+def _parse(ctx: AppContext, raw: bytes) -> tuple[ParsedEmail | None, Exception | None, bool]:
+    """(parsed, failure, oversize): a failure is quarantined once the raw is stored."""
+    if len(raw) > ctx.settings.email_max_message_bytes:
+        return None, None, True
     try:
-        if failure is not None:
-            raise failure
-        if oversize:
-            return _oversize(ctx, row, raw)
-        assert parsed is not None
-        return _process(ctx, row, raw, parsed)
-    except Exception as exc:  # noqa: BLE001 - quarantine, never lose the mail or stop the batch
-        reason = _reason(exc)
-        log.warning("email quarantined: %s", reason)
-        detail = "".join(traceback.format_exception(exc, limit=8))[-4000:]
+        return parse_email(raw, _limits(ctx)), None, False
+    except Exception as exc:  # noqa: BLE001 - quarantined, after the raw is stored
+        return None, exc, False
+
+
+@dataclass(slots=True)
+class _Entry:
+    """A stored raw message on its way: its `email_raw` values ({"id": …} on replay)."""
+
+    row: dict[str, Any]
+    raw: bytes
+    parsed: ParsedEmail | None
+    failure: Exception | None
+    oversize: bool
+
+
+def _route_many(ctx: AppContext, entries: list[_Entry]) -> list[IngestOutcome | Exception]:
+    """The fate of stored messages that do not depend on each other: quarantine, oversize entry,
+    bounce, noise, or a ticket message — those through `intake.receive_many` together. Any error
+    quarantines that message only; an Exception answer: its raw row could not be recorded."""
+    outcomes: list[IngestOutcome | Exception | None] = [None] * len(entries)
+    waiting: list[tuple[int, InboundMessage, str]] = []
+    for i, e in enumerate(entries):
+        try:
+            if e.failure is not None:
+                raise e.failure
+            if e.oversize:
+                outcomes[i] = _oversize(ctx, e.row, e.raw)
+                continue
+            assert e.parsed is not None
+            ready = _before_intake(ctx, e.row, e.raw, e.parsed)
+            if isinstance(ready, IngestOutcome):
+                outcomes[i] = ready
+            else:
+                waiting.append((i, *ready))
+        except Exception as exc:  # noqa: BLE001 - quarantine, never lose the mail or stop the batch
+            outcomes[i] = _quarantine(ctx, e.row, exc)
+    results = intake.receive_many(ctx, [inbound for _, inbound, _ in waiting]) if waiting else []
+    for (i, inbound, how), result in zip(waiting, results, strict=True):
+        e = entries[i]
+        try:
+            if isinstance(result, Exception):
+                outcomes[i] = _quarantine(ctx, e.row, result)
+            else:
+                assert e.parsed is not None
+                outcomes[i] = _after_intake(ctx, e.row, e.parsed, inbound, result, how)
+        except Exception as exc:  # noqa: BLE001 - as above
+            outcomes[i] = _quarantine(ctx, e.row, exc)
+    done = [o for o in outcomes if o is not None]
+    assert len(done) == len(entries)
+    return done
+
+
+def _quarantine(ctx: AppContext, row: dict[str, Any], exc: Exception) -> IngestOutcome | Exception:
+    reason = _reason(exc)
+    log.warning("email quarantined: %s", reason)
+    detail = "".join(traceback.format_exception(exc, limit=8))[-4000:]
+    try:
         raw_id = _save(ctx, row, RawStatus.QUARANTINED, reason, error=detail)
-        return IngestOutcome("ignored", None, f"quarantined: {reason}", raw_id)
+    except Exception as failed:  # noqa: BLE001 - not recorded: the caller must not acknowledge
+        return failed
+    return IngestOutcome("ignored", None, f"quarantined: {reason}", raw_id)
 
 
 def _reason(exc: BaseException) -> str:
@@ -374,9 +457,11 @@ def _save(
             return int(found or 0)
 
 
-def _process(
+def _before_intake(
     ctx: AppContext, row: dict[str, Any], raw: bytes, parsed: ParsedEmail
-) -> IngestOutcome:
+) -> IngestOutcome | tuple[InboundMessage, str]:
+    """A bounce or noise is recorded here (its outcome returned); mail for a ticket becomes an
+    inbound message with its threading decided: (inbound, how it matched)."""
     if parsed.bounce is not None:
         what = bounces.record_bounce(ctx, parsed.bounce)
         raw_id = _save(ctx, row, RawStatus.IGNORED, f"bounce: {what}")
@@ -392,16 +477,25 @@ def _process(
     inbound.hook_data["email_raw"] = row
     inbound.hook_data["no_ack"] = suppress_ack(parsed.headers)
     trusted = senderauth.apply(ctx, inbound, senderauth.check(ctx, raw, parsed.from_addr))
-    match_how = _thread(ctx, parsed, inbound, trust_headers=trusted)
-    result = intake.receive(ctx, inbound)
+    return inbound, _thread(ctx, parsed, inbound, trust_headers=trusted)
+
+
+def _after_intake(
+    ctx: AppContext,
+    row: dict[str, Any],
+    parsed: ParsedEmail,
+    inbound: InboundMessage,
+    result: intake.IntakeResult,
+    how: str,
+) -> IngestOutcome:
     if result.action == "duplicate":
         raw_id = _save(ctx, row, RawStatus.IGNORED, "duplicate", ticket_id=result.ticket_id)
         return IngestOutcome("ignored", result.ticket_id, "duplicate", raw_id)
     # a replayed row keeps its id; a new row's id is not read back (one multi-row INSERT)
-    raw_id = inbound.hook_data.get("email_raw_id")
+    known: int | None = inbound.hook_data.get("email_raw_id")
     if result.had_secret:
-        raw_id = _replace_with_redacted(ctx, row, parsed)
-    return IngestOutcome(result.action, result.ticket_id, match_how, raw_id)
+        known = _replace_with_redacted(ctx, row, parsed)
+    return IngestOutcome(result.action, result.ticket_id, how, known)
 
 
 def _idempotency_key(parsed: ParsedEmail, raw: bytes) -> str:
