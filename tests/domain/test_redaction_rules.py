@@ -195,3 +195,10 @@ def test_generated_phrases_and_keys():
         key = entropy.hex().ljust(64, "0")[:64]
         assert key not in redact(f"key 0x{key}").text
         assert key in redact(f"txid {key}").text
+
+
+def test_a_letter_that_only_lower_cases_to_ascii_does_not_break_the_iban_check():
+    # the Kelvin sign lower-cases to "k": the IBAN scan saw "gb82 west…", the check got "K"
+    assert not iban_ok("GB82WEST1234569876543\u212a")
+    out = redact("iban GB82 WES\u212a 1234 5698 7654 32 please")
+    assert "GB82" in out.text

@@ -65,8 +65,11 @@ def iban_ok(value: str) -> bool:
         return False
     moved = v[4:] + v[:4]
     n = 0
-    for c in moved:
-        n = (n * (100 if c.isalpha() else 10) + int(c, 36)) % 97
+    try:
+        for c in moved:
+            n = (n * (100 if c.isalpha() else 10) + int(c, 36)) % 97
+    except ValueError:  # a letter outside A–Z ("K", the Kelvin sign, lower-cases to "k")
+        return False
     return n == 1
 
 
