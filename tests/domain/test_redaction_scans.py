@@ -9,7 +9,7 @@ import re
 from mnemonic import Mnemonic
 
 from paydesk.domain.redaction import credentials, crypto, luhn_ok, redact
-from paydesk.domain.redaction.core import few_digits, lowered, trie_pattern
+from paydesk.domain.redaction.core import _NORMALISE, few_digits, lowered, normalise, trie_pattern
 from paydesk.domain.redaction.crypto import _long_runs
 from paydesk.domain.redaction.identity import _iban_matches
 
@@ -137,3 +137,12 @@ def test_phrase_positions_after_leading_digits_chinese_and_other_words() -> None
             text = before + phrase + after
             out = redact(text)
             assert out.text == before + "[recovery phrase removed]" + after, text
+
+
+def test_normalise_by_bytes_equals_the_character_table() -> None:
+    rng = random.Random(1)
+    folded = [chr(k) for k in _NORMALISE]
+    others = ["a", "的", " ", "1", "\ud800", "😀", "é", "\uff00", "\uff5f", "\u2014", "\u3001"]
+    for _ in range(5000):
+        text = "".join(rng.choice(folded + others) for _ in range(rng.randint(0, 30)))
+        assert normalise(text) == text.translate(_NORMALISE), repr(text)
