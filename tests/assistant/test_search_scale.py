@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from paydesk.assistant.articles import parse
-from paydesk.assistant.search import Doc, KbIndex
+from paydesk.assistant.search import Doc, KbIndex, snippet, terms
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "assistant"
 
@@ -51,3 +51,30 @@ def test_two_stage_search_ranks_like_exact_search():
     # a rebuild reuses the cached (int8) vectors instead of encoding again
     again = TwoStage(docs, cache)
     assert np.array_equal(again.emb, fast.emb)
+
+
+def test_lexical_scores_read_from_posting_lists_equal_the_sparse_row_sums():
+    idx = KbIndex(_docs(), {})
+    for q in ["refund pending card transfer", "退款 银行卡 到账", "refund refund", "zzzz"]:
+        known = [idx.vocab[t] for t in terms(q) if t in idx.vocab]
+        if not known:
+            continue
+        lexical, matched = idx._lexical(known)
+        rows = idx.bm25_t[known]
+        assert lexical.any() and matched.any()
+        assert np.allclose(lexical, np.asarray(rows.sum(axis=0)).ravel(), atol=1e-5)
+        assert np.allclose(matched, (rows > 0).T.astype(np.float32) @ idx.idf[known], atol=1e-5)
+
+
+def test_snippet_is_the_sentence_with_most_query_words():
+    body = (
+        "Refunds take three working days. Your card limit can be raised in Settings.\n\n"
+        "Pending transfers clear overnight. 退款一般三个工作日到账。"
+    )
+    d = Doc("x", "en", "Limits", body)
+    assert snippet(d, "how do I raise my card limit") == "Your card limit can be raised in Settings."
+    assert snippet(d, "my transfer is pending") == "Pending transfers clear overnight."
+    assert snippet(d, "退款多久到账") == "退款一般三个工作日到账。"
+    # the same query against another article: words are not carried over between articles
+    other = Doc("y", "en", "Cards", "Card limits are set by your bank. Nothing else here matters.")
+    assert snippet(other, "how do I raise my card limit") == "Card limits are set by your bank."

@@ -212,7 +212,7 @@ class KbIndex:
     # cosine (title and lead, stored as float16) for the best EXACT_CANDIDATES by fused score.
     # Smaller KBs score every article exactly (the two stages would change nothing measurable).
     EXACT_UP_TO = 2000
-    PROJECTED_DIM = 256
+    PROJECTED_DIM = 128
     EXACT_CANDIDATES = 300
 
     def __init__(self, docs: Sequence[Doc], cache: EmbedCache | None = None) -> None:
@@ -274,6 +274,21 @@ class KbIndex:
         self.bm25_t = sparse.csr_matrix((w * self.idf[tf.col], (tf.col, tf.row)), shape=shape_t)
 
         self.vocab = vocab
+
+    def _lexical(self, known: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 of every article for the query's known terms, and the IDF mass of those terms
+        each article contains. Reads the terms' posting lists straight from the term-major CSR
+        arrays (scipy's row indexing and sum build three intermediate matrices per query)."""
+        m = self.bm25_t
+        ptr = m.indptr
+        starts, ends = ptr[known], ptr[np.asarray(known) + 1]
+        docs = np.concatenate([m.indices[a:b] for a, b in zip(starts, ends, strict=True)])
+        weights = np.concatenate([m.data[a:b] for a, b in zip(starts, ends, strict=True)])
+        n = len(self.docs)
+        lexical = np.bincount(docs, weights=weights, minlength=n).astype(np.float32)
+        idf = np.repeat(self.idf[known], ends - starts)
+        matched = np.bincount(docs, weights=idf, minlength=n).astype(np.float32)
+        return lexical, matched
 
     def _build_typos(self) -> None:
         """Single-deletion variants of the Latin-script terms (SymSpell-style), so a query word
@@ -380,7 +395,8 @@ class KbIndex:
         """Large KBs: int8 title/lead vectors (a quarter of the memory) for exact re-scoring, and
         the lead vectors projected on the PROJECTED_DIM directions that carry most of their energy
         (uncentred, so dot products are kept) for the first, whole-KB stage: a query reads
-        n x 256 float32 instead of 2n x 512 — about 4x less memory traffic."""
+        n x 128 float32 instead of 2n x 512 — 8x less memory traffic (98 % of the energy at 10k
+        articles; the best candidates are re-scored exactly)."""
         dim = self.emb.shape[1]
         with _blas().limit(limits=1, user_api="blas"):
             lead = self.emb[1::2]
@@ -429,9 +445,7 @@ class KbIndex:
         unknown = len(qtoks) - len(known)
         n = len(self.docs)
         if known:
-            rows = self.bm25_t[known]
-            lexical = np.asarray(rows.sum(axis=0)).ravel()
-            matched = (rows > 0).T.astype(np.float32) @ self.idf[known]
+            lexical, matched = self._lexical(known)
         else:
             lexical = np.zeros(n, dtype=np.float32)
             matched = np.zeros(n, dtype=np.float32)
@@ -536,19 +550,26 @@ def _query_vector(text: str) -> np.ndarray:
 
 
 @lru_cache(maxsize=2000)
-def _sentences(body: str) -> tuple[str, ...]:
-    """Sentences of an article body (cached for the articles people search most)."""
-    return tuple(s for s in (x.strip() for x in _SENT.split(plain_text(body))) if len(s) >= 8)[:60]
+def _sentences(body: str) -> tuple[tuple[str, str, float], ...]:
+    """Sentences of an article body with their lower-case text and length penalty (cached for
+    the articles people search most)."""
+    found = [s for s in (x.strip() for x in _SENT.split(plain_text(body))) if len(s) >= 8][:60]
+    return tuple((s, s.lower(), 1 + 0.01 * len(s)) for s in found)
+
+
+@lru_cache(maxsize=256)
+def _snippet_words(query: str) -> tuple[str, ...]:
+    """The query's words for `snippet`: segmented once per query, not once per hit."""
+    return tuple(t for t in dict.fromkeys(tokens(normalise(query[:500]))) if t not in stopwords())
 
 
 def snippet(doc: Doc, query: str, width: int = 200) -> str:
     """The sentence of the article containing most query words, cut to `width`. Substring
     matching, so the article needs no segmentation at query time."""
-    qt = [t for t in dict.fromkeys(tokens(normalise(query[:500]))) if t not in stopwords()]
+    qt = _snippet_words(query)
     best, best_score = "", -1.0
-    for s in _sentences(doc.body):
-        low = s.lower()
-        score = sum(len(t) for t in qt if t in low) / (1 + 0.01 * len(s))
+    for s, low, penalty in _sentences(doc.body):
+        score = sum(len(t) for t in qt if t in low) / penalty
         if score > best_score:
             best, best_score = s, score
     best = best or plain_text(doc.body)
