@@ -230,7 +230,12 @@ def _anchor_hits(low: str) -> Iterable[tuple[int, str]]:
     (lazily: label floods stop early)."""
     if low.isascii():
         return _scan_hits(_ASCII_ANCHOR_SCAN, low)
+    if len(low) <= _EAGER_HITS:  # a message: both lists at once, sorted (no merge machinery)
+        return sorted([*_scan_hits(_ASCII_ANCHOR_SCAN, low), *_scan_hits(_CJK_ANCHOR_SCAN, low)])
     return heapq.merge(_scan_hits(_ASCII_ANCHOR_SCAN, low), _scan_hits(_CJK_ANCHOR_SCAN, low))
+
+
+_EAGER_HITS = 4096  # characters
 
 
 # anchor → the anchors that are its prefixes, longest first (all start at the same position)

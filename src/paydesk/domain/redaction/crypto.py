@@ -98,6 +98,8 @@ class SeedPhraseRule:
         # one byte per word (1 = in the list), computed at C speed; words only (no gaps, no
         # positions) — positions are worked out only when 12 list words do follow each other
         words_b = flat.split()
+        if len(words_b) < 12:
+            return
         flags = bytes(map(_wordset_bytes().__contains__, words_b))
         if b"\x01" * 12 not in flags:
             return
@@ -214,14 +216,11 @@ _FLAT_ZH = bytes(
     for b in range(256)
 )  # fmt: skip
 _SPACED_FLAT = re.compile(rb"Cs(?:s{0,5}+Cs){10,}s{0,5}+C")  # (C s{1,6}){11,} C, from "Cs"
-_FLAT_FROM = 4000  # characters: below this one direct scan is cheaper than the byte pass
 
 
 def _spaced_zh(text: str) -> Iterable[re.Match[str]]:
-    """_SPACED_ZH.finditer(text), scanning only where the byte-level shape allows a match."""
-    if len(text) < _FLAT_FROM:
-        yield from _SPACED_ZH.finditer(text)
-        return
+    """_SPACED_ZH.finditer(text), scanning only where the byte-level shape allows a match
+    (twice as fast even on a 100-character message: the plain scan tries every ideograph)."""
     flat = char_bytes(text).translate(_FLAT_ZH)
     for stretch in _SPACED_FLAT.finditer(flat):
         yield from _SPACED_ZH.finditer(text, stretch.start(), stretch.end())
