@@ -28,8 +28,9 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Executable, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from paydesk.channels.email.charsets import decode_header_value
 from paydesk.channels.email.parse import (
@@ -55,6 +56,7 @@ from paydesk.domain.mailthread import (
 from paydesk.services import intake
 from paydesk.services.context import AppContext
 from paydesk.services.email import bounces, senderauth
+from paydesk.services.email.outbox import signing_secret
 from paydesk.services.email.participants import own_addresses
 from paydesk.services.files import read_bytes, store_bytes
 from paydesk.store.base import utcnow
@@ -365,21 +367,25 @@ def _route_many(ctx: AppContext, entries: list[_Entry]) -> list[IngestOutcome | 
     quarantines that message only; an Exception answer: its raw row could not be recorded."""
     outcomes: list[IngestOutcome | Exception | None] = [None] * len(entries)
     waiting: list[tuple[int, InboundMessage, str]] = []
-    for i, e in enumerate(entries):
-        try:
-            if e.failure is not None:
-                raise e.failure
-            if e.oversize:
-                outcomes[i] = _oversize(ctx, e.row, e.raw)
-                continue
-            assert e.parsed is not None
-            ready = _before_intake(ctx, e.row, e.raw, e.parsed)
-            if isinstance(ready, IngestOutcome):
-                outcomes[i] = ready
-            else:
-                waiting.append((i, *ready))
-        except Exception as exc:  # noqa: BLE001 - quarantine, never lose the mail or stop the batch
-            outcomes[i] = _quarantine(ctx, e.row, exc)
+    with _Reads(ctx) as reads:  # the threading lookups of the wave share one read session
+        for i, e in enumerate(entries):
+            try:
+                if e.failure is not None:
+                    raise e.failure
+                if e.oversize:
+                    outcomes[i] = _oversize(ctx, e.row, e.raw)
+                    continue
+                assert e.parsed is not None
+                ready = _before_intake(ctx, reads, e.row, e.raw, e.parsed)
+                if isinstance(ready, IngestOutcome):
+                    outcomes[i] = ready
+                else:
+                    waiting.append((i, *ready))
+            except Exception as exc:  # noqa: BLE001 - quarantine, never lose the mail
+                outcomes[i] = _quarantine(ctx, e.row, exc)
+    senders = sorted({inbound.email for _, inbound, _ in waiting if inbound.email})
+    for _, inbound, _ in waiting:  # the ack limit reads the wave's senders with one query
+        inbound.hook_data["ack_senders"] = senders
     results = intake.receive_many(ctx, [inbound for _, inbound, _ in waiting]) if waiting else []
     for (i, inbound, how), result in zip(waiting, results, strict=True):
         e = entries[i]
@@ -458,7 +464,7 @@ def _save(
 
 
 def _before_intake(
-    ctx: AppContext, row: dict[str, Any], raw: bytes, parsed: ParsedEmail
+    ctx: AppContext, reads: _Reads, row: dict[str, Any], raw: bytes, parsed: ParsedEmail
 ) -> IngestOutcome | tuple[InboundMessage, str]:
     """A bounce or noise is recorded here (its outcome returned); mail for a ticket becomes an
     inbound message with its threading decided: (inbound, how it matched)."""
@@ -477,7 +483,7 @@ def _before_intake(
     inbound.hook_data["email_raw"] = row
     inbound.hook_data["no_ack"] = suppress_ack(parsed.headers)
     trusted = senderauth.apply(ctx, inbound, senderauth.check(ctx, raw, parsed.from_addr))
-    return inbound, _thread(ctx, parsed, inbound, trust_headers=trusted)
+    return inbound, _thread(ctx, reads, parsed, inbound, trust_headers=trusted)
 
 
 def _after_intake(
@@ -521,12 +527,69 @@ def _filter_attachments(ctx: AppContext, inbound: InboundMessage) -> None:
         inbound.metadata["email"]["notes"] = inbound.metadata["email"]["notes"] + notes
 
 
+class _Reads:
+    """A read session opened on first use and closed at the end of the `with` block."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self._session: Session | None = None
+
+    def __enter__(self) -> _Reads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def scalar(self, stmt: Executable, params: dict[str, Any]) -> Any:
+        if self._session is None:
+            self._session = self.ctx.read()
+        return self._session.connection().execute(stmt, params).scalar()
+
+
+_OUT, _TK, _CI, _EP = (
+    EmailOutbox.__table__,
+    Ticket.__table__,
+    CustomerIdentity.__table__,
+    EmailParticipant.__table__,
+)
+_SENT_MID = select(_OUT.c.ticket_id).where(_OUT.c.mid_hash == bindparam("h")).limit(1)
+_RECEIVED_MID = (
+    select(_RAW.c.ticket_id)
+    .where(_RAW.c.mid_hash == bindparam("h"), _RAW.c.ticket_id.is_not(None))
+    .limit(1)
+)
+_BY_NUMBER = select(_TK.c.id).where(_TK.c.workspace_id == WORKSPACE, _TK.c.number == bindparam("n"))
+_TICKET = select(_TK.c.id).where(_TK.c.id == bindparam("t"), _TK.c.workspace_id == WORKSPACE)
+_OWNER = (
+    select(_CI.c.id)
+    .join(_TK, _TK.c.customer_id == _CI.c.customer_id)
+    .where(_TK.c.id == bindparam("t"), _CI.c.kind == "email", _CI.c.value == bindparam("a"))
+    .limit(1)
+)
+_COPIED = (
+    select(_EP.c.id)
+    .where(
+        _EP.c.ticket_id == bindparam("t"),
+        _EP.c.address == bindparam("a"),
+        _EP.c.active.is_(True),
+    )
+    .limit(1)
+)
+
+
 def _thread(
-    ctx: AppContext, parsed: ParsedEmail, inbound: InboundMessage, *, trust_headers: bool = True
+    ctx: AppContext,
+    reads: _Reads,
+    parsed: ParsedEmail,
+    inbound: InboundMessage,
+    *,
+    trust_headers: bool = True,
 ) -> str:
     """Decide `inbound.ticket_id` (read-only lookups); returns how it matched. Without
     `trust_headers` (unverified sender) only our signed reply token can join a ticket."""
-    secret = ctx.settings.resolved_secret()
+    secret = signing_secret(ctx)
     clues = ThreadClues(
         token_values=parsed.in_reply_to + parsed.references + parsed.recipients,
         in_reply_to=parsed.in_reply_to,
@@ -534,60 +597,29 @@ def _thread(
         subject=parsed.subject,
     )
     sender = parsed.from_addr
-    with ctx.read() as s:
 
-        def by_mid(mid: str) -> int | None:
-            h = mid_hash(mid)
-            tid = s.scalar(select(EmailOutbox.ticket_id).where(EmailOutbox.mid_hash == h).limit(1))
-            if tid is None:
-                tid = s.scalar(
-                    select(EmailRaw.ticket_id)
-                    .where(EmailRaw.mid_hash == h, EmailRaw.ticket_id.is_not(None))
-                    .limit(1)
-                )
-            return tid
+    def by_mid(mid: str) -> int | None:
+        h = {"h": mid_hash(mid)}
+        tid = reads.scalar(_SENT_MID, h)
+        return tid if tid is not None else reads.scalar(_RECEIVED_MID, h)  # type: ignore[no-any-return]
 
-        def by_number(number: int) -> int | None:
-            return s.scalar(
-                select(Ticket.id).where(Ticket.workspace_id == WORKSPACE, Ticket.number == number)
-            )
+    def by_number(number: int) -> int | None:
+        return reads.scalar(_BY_NUMBER, {"n": number})  # type: ignore[no-any-return]
 
-        def owns(tid: int) -> bool:
-            if not sender or not trust_headers:
-                return False
-            customer = s.scalar(
-                select(CustomerIdentity.id)
-                .join(Ticket, Ticket.customer_id == CustomerIdentity.customer_id)
-                .where(
-                    Ticket.id == tid,
-                    CustomerIdentity.kind == "email",
-                    CustomerIdentity.value == sender,
-                )
-                .limit(1)
-            )
-            if customer is not None:
-                return True
-            # a participant (Cc) answering the thread, e.g. by reply-all
-            copied = s.scalar(
-                select(EmailParticipant.id).where(
-                    EmailParticipant.ticket_id == tid,
-                    EmailParticipant.address == sender,
-                    EmailParticipant.active.is_(True),
-                )
-            )
-            return copied is not None
+    def owns(tid: int) -> bool:
+        if not sender or not trust_headers:
+            return False
+        if reads.scalar(_OWNER, {"t": tid, "a": sender}) is not None:
+            return True
+        # a participant (Cc) answering the thread, e.g. by reply-all
+        return reads.scalar(_COPIED, {"t": tid, "a": sender}) is not None
 
-        match = decide_thread(
-            secret, clues, ticket_by_mid=by_mid, ticket_by_number=by_number, sender_owns=owns
-        )
-        if match.ticket_id is not None and match.how == "token":
-            exists = s.scalar(
-                select(Ticket.id).where(
-                    Ticket.id == match.ticket_id, Ticket.workspace_id == WORKSPACE
-                )
-            )
-            if exists is None:
-                match = type(match)(None, "new", match.refused)
+    match = decide_thread(
+        secret, clues, ticket_by_mid=by_mid, ticket_by_number=by_number, sender_owns=owns
+    )
+    if match.ticket_id is not None and match.how == "token":
+        if reads.scalar(_TICKET, {"t": match.ticket_id}) is None:
+            match = type(match)(None, "new", match.refused)
     inbound.ticket_id = match.ticket_id
     if match.refused:
         inbound.metadata["email"]["thread_refused"] = match.refused
@@ -673,7 +705,9 @@ def _oversize(ctx: AppContext, row: dict[str, Any], raw: bytes) -> IngestOutcome
     inbound.metadata["email"]["oversize_bytes"] = len(raw)
     inbound.hook_data.update(email_raw=row, no_ack=True, raw_status=RawStatus.OVERSIZE)
     auth = senderauth.check(ctx, raw, sender, dkim=False)  # the MTA's results; no body hashing
-    how = _thread(ctx, parsed, inbound, trust_headers=senderauth.apply(ctx, inbound, auth))
+    trusted = senderauth.apply(ctx, inbound, auth)
+    with _Reads(ctx) as reads:
+        how = _thread(ctx, reads, parsed, inbound, trust_headers=trusted)
     result = intake.receive(ctx, inbound)
     if result.action == "duplicate":
         raw_id = _save(ctx, row, RawStatus.IGNORED, "duplicate", ticket_id=result.ticket_id)

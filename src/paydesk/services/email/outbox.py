@@ -12,12 +12,13 @@ import logging
 import secrets
 import smtplib
 import threading
+import weakref
 from datetime import datetime, timedelta
 from email import message_from_string, policy
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from paydesk.channels.email import compose
@@ -44,7 +45,26 @@ _OUTBOX = EmailOutbox.__table__
 
 
 def _domain(ctx: AppContext) -> str:
-    return parseaddr(ctx.settings.mail_from)[1].rpartition("@")[2] or "paydesk.local"
+    return _identity(ctx)[1]
+
+
+def _identity(ctx: AppContext) -> tuple[str, str, str]:
+    """(signing secret, Message-ID domain, support address), computed once per configuration:
+    every queued mail needs them (resolving the data dir and parsing addresses is not free)."""
+    st = ctx.settings
+    key = (st.secret_key, st.data_dir, st.mail_from)
+    cached = ctx.extras.get("email_identity")
+    if cached is None or cached[0] != key:
+        support = parseaddr(st.mail_from)[1]
+        domain = support.rpartition("@")[2] or "paydesk.local"
+        cached = (key, (st.resolved_secret(), domain, support))
+        ctx.extras["email_identity"] = cached
+    return cached[1]
+
+
+def signing_secret(ctx: AppContext) -> str:
+    """The secret of reply tokens and Message-IDs (`Settings.resolved_secret`, cached)."""
+    return _identity(ctx)[0]
 
 
 def _thread_ids(s: Session, ticket_id: int) -> tuple[str | None, list[str]]:
@@ -112,11 +132,10 @@ def _outbox_values(
     cc: list[str] | None,
 ) -> dict[str, Any]:
     """The column values of a queued outbox row (the MIME rendered once, for every retry)."""
-    secret = ctx.settings.resolved_secret()
+    secret, domain, support = _identity(ctx)
     now = utcnow()
-    mid = make_message_id(secret, ticket.id, secrets.token_hex(6), _domain(ctx))
+    mid = make_message_id(secret, ticket.id, secrets.token_hex(6), domain)
     in_reply_to, refs = thread if thread is not None else _thread_ids(s, ticket.id)
-    support = parseaddr(ctx.settings.mail_from)[1]
     reply_to = (
         make_reply_address(secret, ticket.id, support)
         if ctx.settings.email_plus_addressing and support
@@ -245,15 +264,7 @@ def queue_ack(
     s = uow.session
     now = utcnow()
     window = timedelta(hours=1)
-    recent = list(
-        s.scalars(
-            select(EmailOutbox.created_at).where(
-                EmailOutbox.to_addr == inbound.email,
-                EmailOutbox.kind == "ack",
-                EmailOutbox.created_at > now - window,
-            )
-        )
-    )
+    recent = _recent_acks(uow, inbound, now - window)
     # acks of this batch wait for its multi-row INSERT: they count too
     recent += [
         r["created_at"]
@@ -282,6 +293,34 @@ def queue_ack(
     )
     uow.defer_insert(_OUTBOX, values)  # one INSERT for the batch's acks, before its commit
     uow.on_commit(lambda: kick(ctx))
+
+
+# per intake transaction: sender → times of the acks committed before it (read under its lock)
+_ACKS_SEEN: weakref.WeakKeyDictionary[UnitOfWork, dict[str, list[datetime]]] = (
+    weakref.WeakKeyDictionary()
+)
+_RECENT_ACKS = select(_OUTBOX.c.to_addr, _OUTBOX.c.created_at).where(
+    _OUTBOX.c.to_addr.in_(bindparam("senders", expanding=True)),
+    _OUTBOX.c.kind == "ack",
+    _OUTBOX.c.created_at > bindparam("since"),
+)
+
+
+def _recent_acks(uow: UnitOfWork, inbound: InboundMessage, since: datetime) -> list[datetime]:
+    """Committed acks to the sender since `since`. One query for the senders of a whole backlog
+    wave (`hook_data["ack_senders"]`), read in the first hook call of the transaction."""
+    seen = _ACKS_SEEN.setdefault(uow, {})
+    email = inbound.email or ""
+    if email not in seen:
+        senders = {email, *inbound.hook_data.get("ack_senders", ())} - seen.keys()
+        for sender in senders:
+            seen[sender] = []
+        rows = uow.session.connection().execute(
+            _RECENT_ACKS, {"senders": sorted(senders), "since": since}
+        )
+        for to_addr, created_at in rows:
+            seen.setdefault(to_addr, []).append(created_at)
+    return list(seen[email])
 
 
 def queue_oversize_notice(
