@@ -8,8 +8,16 @@ import re
 
 from mnemonic import Mnemonic
 
-from paydesk.domain.redaction import credentials, crypto, luhn_ok, redact
-from paydesk.domain.redaction.core import _NORMALISE, few_digits, lowered, normalise, trie_pattern
+from paydesk.domain.redaction import (
+    CardNumberRule,
+    core,
+    credentials,
+    crypto,
+    identity,
+    luhn_ok,
+    redact,
+)
+from paydesk.domain.redaction.core import _NORMALISE, lowered, normalise, trie_pattern
 from paydesk.domain.redaction.crypto import _long_runs
 from paydesk.domain.redaction.identity import _iban_matches
 
@@ -123,11 +131,29 @@ def test_caseless_words_answer_like_ignorecase_also_for_letters_that_fold_to_asc
             assert words.found(text, low, pos, endpos) is want, (text, pos, endpos)
 
 
-def test_few_digits_is_sure_only_when_the_digits_are_missing() -> None:
-    assert few_digits("order 12345678901", 12)
-    assert not few_digits("order 123456789012", 12)
-    assert not few_digits("编号 ٠١٢", 12)  # Arabic-Indic digits match \d: no promise
-    assert not few_digits("x" * 5000, 12)  # long texts are not counted
+def test_number_shape_leads_are_those_of_the_digits_and_spaces_outside_ascii() -> None:
+    digit_or_space = re.compile(r"[\d\s]")
+    leads = {
+        chr(cp).encode()[0]
+        for cp in range(0x80, 0x110000)
+        if not 0xD800 <= cp < 0xE000 and digit_or_space.match(chr(cp))
+    }
+    assert bytes(sorted(leads)) == core._DIGIT_OR_SPACE_LEADS
+
+
+def test_card_and_id_scans_on_number_shapes_find_what_the_plain_scans_find() -> None:
+    rng = random.Random(12)
+    pieces = [*"0123456789" * 2, *" -.\n\t>Xxa+", "\x0b", "\u2028", "\u0663", "\u0967", "的", "。"]
+    pieces += ["11010519491231002X", "4111 1111"]
+    card = CardNumberRule()
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 80)))
+        assert [m.span() for m in card._matches(text)] == [
+            m.span() for m in card._pattern.finditer(text)
+        ], text
+        assert [m.span() for m in identity._cn_id_matches(text)] == [
+            m.span() for m in identity._CN_ID.finditer(text)
+        ], text
 
 
 def test_phrase_positions_after_leading_digits_chinese_and_other_words() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -120,24 +120,40 @@ _UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
 def char_bytes(text: str) -> bytes:
     """One byte per character, for C-speed prefilters (bytes.translate/find, bytes patterns):
     ASCII as it is, any other character as the lead byte of its UTF-8 form (0xC2–0xF4), so
-    offsets in the bytes are positions in the text."""
+    offsets in the bytes are positions in the text. Cached for the last two texts (a text and
+    its lower-cased copy) of the current redaction."""
+    slots: tuple[tuple[str, bytes], ...] = getattr(_LOWER_CACHE, "chars", None) or ()
+    for seen, flat in slots:
+        if seen is text:
+            return flat
     raw = text.encode("utf-8", "surrogatepass")
-    return raw if len(raw) == len(text) else raw.translate(None, _UTF8_CONTINUATION)
+    flat = raw if len(raw) == len(text) else raw.translate(None, _UTF8_CONTINUATION)
+    _LOWER_CACHE.chars = ((text, flat), *slots[:1])
+    return flat
 
 
-_OTHER_DIGIT = re.compile(r"[^\D0-9]")  # a \d outside ASCII: Arabic-Indic, Devanagari, …
-_DIGIT_GATE_MAX = 4096  # characters; a longer text nearly always has the digits anyway
+# UTF-8 lead bytes of the characters outside ASCII that \d or \s match (Arabic-Indic and other
+# digits, NBSP, ideographic and other spaces); test_redaction_scans recomputes the list
+_DIGIT_OR_SPACE_LEADS = bytes.fromhex("c2 d9 db df e0 e1 e2 e3 ea ef f0")
+# a number's shape, one byte per character (`char_bytes`): digits "0", X/x "X", the separators
+# that card numbers and ID numbers use as themselves, other ASCII spaces "s", a character that
+# may be a digit or a space outside ASCII "?", anything else "o"
+NUMBER_SHAPE = bytes(
+    48 if 48 <= b <= 57
+    else 88 if b in b"Xx"
+    else b if b in b" -\t\n\r.>"
+    else 115 if b in b"\x0b\x0c\x1c\x1d\x1e\x1f"
+    else 63 if b in _DIGIT_OR_SPACE_LEADS
+    else 111
+    for b in range(256)
+)  # fmt: skip
 
 
-def few_digits(text: str, n: int) -> bool:
-    """True when `text` certainly holds fewer than `n` characters matching \\d (then a rule
-    that needs n digits can skip its scan). Short texts only: counted at C speed in UTF-8."""
-    if len(text) > _DIGIT_GATE_MAX:
-        return False
-    raw = text.encode("utf-8", "surrogatepass")
-    if len(raw) - len(raw.translate(None, b"0123456789")) >= n:
-        return False
-    return text.isascii() or _OTHER_DIGIT.search(text) is None
+def number_stretches(text: str, shape: re.Pattern[bytes]) -> Iterator[tuple[int, int]]:
+    """(start, end) of the matches of `shape` (a bytes pattern over NUMBER_SHAPE) in `text`."""
+    flat = char_bytes(text).translate(NUMBER_SHAPE)
+    for m in shape.finditer(flat):
+        yield m.span()
 
 
 # ASCII digit byte → its Luhn-doubled value (2d, minus 9 above 9); other bytes unused
@@ -223,6 +239,7 @@ class Redactor:
                 found.extend(rule.find(norm))
         finally:
             _LOWER_CACHE.pair = None  # do not keep the last message alive
+            _LOWER_CACHE.chars = None
         found.sort(key=lambda s: (s.start, -(s.end - s.start)))
         merged: list[Span] = []
         for s in found:

@@ -4,9 +4,9 @@ bank account numbers next to an account label (English or Chinese)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from paydesk.domain.redaction.core import Span, few_digits, lowered
+from paydesk.domain.redaction.core import Span, char_bytes, lowered, number_stretches
 
 MAX_CHECKS = 1000  # candidates checked per text: a real message has a few; bounds floods
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -27,14 +27,23 @@ _CN_ID = re.compile(
 )  # no leading lookbehind (it defeats the fast scan): the boundary is checked in find()
 
 
+# every match lies in a stretch of 18+ digit/X/space/dash characters starting with a digit
+_CN_ID_SHAPE = re.compile(rb"[0?][0?X \-\t\n\rs]{17,}+")
+
+
+def _cn_id_matches(text: str) -> Iterator[re.Match[str]]:
+    """_CN_ID.finditer(text), run only on the stretches of the right shape (and the character
+    after each, which the closing lookahead reads)."""
+    for start, end in number_stretches(text, _CN_ID_SHAPE):
+        yield from _CN_ID.finditer(text, start, end + 1)
+
+
 class ChinaResidentIdRule:
     """18-digit resident ID with a valid birth date and check character (15-digit old IDs
     carry no checksum: `LabelledSecretRule` takes them next to an ID label)."""
 
     def find(self, text: str) -> Iterable[Span]:
-        if few_digits(text, 17):
-            return
-        for n, m in enumerate(_CN_ID.finditer(text)):
+        for n, m in enumerate(_cn_id_matches(text)):
             if n >= MAX_CHECKS:
                 break
             if m.start() and text[m.start() - 1].isascii() and text[m.start() - 1].isalnum():
@@ -87,19 +96,11 @@ _IBAN_BYTES = bytes(
 
 
 def _iban_matches(low: str) -> Iterable[re.Match[str]]:
-    raw = low.encode("utf-8", "surrogatepass")
-    flat = raw.translate(_IBAN_BYTES)
-    ascii_only = len(raw) == len(low)
-    chars, done = 0, 0  # character offset of byte offset `done` (hits are ASCII: boundaries)
+    flat = char_bytes(low).translate(_IBAN_BYTES)  # one byte per character: offsets are positions
     pos = flat.find(b"lldd")
     while pos >= 0:
         if pos == 0 or flat[pos - 1] == 32:
-            if ascii_only:
-                at = pos
-            else:
-                chars += len(raw[done:pos].decode("utf-8", "surrogatepass"))
-                done = at = pos
-                at = chars
+            at = pos
             if not (at and low[at - 1].isascii() and low[at - 1].isalnum()):
                 m = _IBAN.match(low, at)
                 if m is not None:
