@@ -135,25 +135,27 @@ def char_bytes(text: str) -> bytes:
 # UTF-8 lead bytes of the characters outside ASCII that \d or \s match (Arabic-Indic and other
 # digits, NBSP, ideographic and other spaces); test_redaction_scans recomputes the list
 _DIGIT_OR_SPACE_LEADS = bytes.fromhex("c2 d9 db df e0 e1 e2 e3 ea ef f0")
-# a number's shape, one byte per character (`char_bytes`): digits "0", X/x "X", the separators
-# that card numbers and ID numbers use as themselves, other ASCII spaces "s", a character that
-# may be a digit or a space outside ASCII "?", anything else "o"
-NUMBER_SHAPE = bytes(
-    48 if 48 <= b <= 57
-    else 88 if b in b"Xx"
-    else b if b in b" -\t\n\r.>"
-    else 115 if b in b"\x0b\x0c\x1c\x1d\x1e\x1f"
-    else 63 if b in _DIGIT_OR_SPACE_LEADS
-    else 111
-    for b in range(256)
-)  # fmt: skip
 
 
-def number_stretches(text: str, shape: re.Pattern[bytes]) -> Iterator[tuple[int, int]]:
-    """(start, end) of the matches of `shape` (a bytes pattern over NUMBER_SHAPE) in `text`."""
-    flat = char_bytes(text).translate(NUMBER_SHAPE)
-    for m in shape.finditer(flat):
-        yield m.span()
+def number_class(separators: bytes) -> bytes:
+    """A bytes.translate table for `char_bytes`: ASCII digits, the given ASCII separators and
+    every character outside ASCII that may be a digit or a space → "n", the rest → " "."""
+    keep = set(b"0123456789") | set(separators) | set(_DIGIT_OR_SPACE_LEADS)
+    return bytes(110 if b in keep else 32 for b in range(256))
+
+
+def number_stretches(text: str, table: bytes, least: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of every maximal run of at least `least` characters of a `number_class`:
+    where a pattern built of those characters can match, found with bytes.find alone."""
+    flat = char_bytes(text).translate(table)
+    need = b"n" * least
+    pos = flat.find(need)  # the leftmost of a run: its start (the search starts on a gap)
+    while pos >= 0:
+        end = flat.find(b" ", pos)
+        if end < 0:
+            end = len(flat)
+        yield pos, end
+        pos = flat.find(need, end)
 
 
 # ASCII digit byte → its Luhn-doubled value (2d, minus 9 above 9); other bytes unused

@@ -6,7 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from paydesk.domain.redaction.core import Span, char_bytes, lowered, number_stretches
+from paydesk.domain.redaction.core import (
+    Span,
+    char_bytes,
+    lowered,
+    number_class,
+    number_stretches,
+)
 
 MAX_CHECKS = 1000  # candidates checked per text: a real message has a few; bounds floods
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -27,14 +33,14 @@ _CN_ID = re.compile(
 )  # no leading lookbehind (it defeats the fast scan): the boundary is checked in find()
 
 
-# every match lies in a stretch of 18+ digit/X/space/dash characters starting with a digit
-_CN_ID_SHAPE = re.compile(rb"[0?][0?X \-\t\n\rs]{17,}+")
+# every match lies in a run of 18+ digits, X/x, spaces and dashes
+_CN_ID_CLASS = number_class(b"Xx- \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f")
 
 
 def _cn_id_matches(text: str) -> Iterator[re.Match[str]]:
-    """_CN_ID.finditer(text), run only on the stretches of the right shape (and the character
-    after each, which the closing lookahead reads)."""
-    for start, end in number_stretches(text, _CN_ID_SHAPE):
+    """_CN_ID.finditer(text), run only on those runs (and the character after each, which the
+    closing lookahead reads)."""
+    for start, end in number_stretches(text, _CN_ID_CLASS, 18):
         yield from _CN_ID.finditer(text, start, end + 1)
 
 
