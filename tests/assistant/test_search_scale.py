@@ -72,9 +72,51 @@ def test_snippet_is_the_sentence_with_most_query_words():
         "Pending transfers clear overnight. 退款一般三个工作日到账。"
     )
     d = Doc("x", "en", "Limits", body)
-    assert snippet(d, "how do I raise my card limit") == "Your card limit can be raised in Settings."
+    raise_limit = "Your card limit can be raised in Settings."
+    assert snippet(d, "how do I raise my card limit") == raise_limit
     assert snippet(d, "my transfer is pending") == "Pending transfers clear overnight."
     assert snippet(d, "退款多久到账") == "退款一般三个工作日到账。"
     # the same query against another article: words are not carried over between articles
     other = Doc("y", "en", "Cards", "Card limits are set by your bank. Nothing else here matters.")
     assert snippet(other, "how do I raise my card limit") == "Card limits are set by your bank."
+
+
+def test_stemming_from_many_threads_gives_each_word_its_own_stem():
+    import sys
+    import threading
+
+    import snowballstemmer
+
+    from paydesk.assistant import search
+
+    words = (
+        "refunds transferring verification pending withdrawals merchants limitations "
+        "subscriptions passwords statements accounts blocked charged disputes crashing"
+    ).split()
+    reference = snowballstemmer.stemmer("english")
+    expected = {w: reference.stemWord(w) for w in words}
+    texts = [" ".join(words[i:] + words[:i]) for i in range(len(words))]
+    wrong: list[str] = []
+
+    def work() -> None:
+        try:
+            for _ in range(30):
+                search._stem.cache_clear()  # every call really stems
+                for text in texts:
+                    for w, t in zip(text.split(), search.terms(text), strict=True):
+                        if t != expected[w]:
+                            wrong.append(f"{w}->{t}")
+        except Exception as exc:  # a shared stemmer fails with IndexError mid-word
+            wrong.append(repr(exc))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not wrong, wrong[:5]

@@ -60,7 +60,20 @@ def _blas() -> Any:
     return ThreadpoolController()
 
 
-_STEM = snowballstemmer.stemmer("english")
+_LOCAL = threading.local()
+
+
+@lru_cache(maxsize=20_000)
+def _stem(word: str) -> str:
+    """Snowball stem of an English word. A stemmer object holds the word it works on in its
+    attributes, so each thread has its own (requests and an index rebuild stem concurrently);
+    cached, as the same few thousand words come back in every query and article."""
+    stemmer = getattr(_LOCAL, "stemmer", None)
+    if stemmer is None:
+        stemmer = _LOCAL.stemmer = snowballstemmer.stemmer("english")
+    return str(stemmer.stemWord(word))
+
+
 # question words and fillers: they appear in many titles ("怎么办", "how do I") and would
 # otherwise decide the lexical ranking of short questions
 _OWN_STOPWORDS = frozenset(
@@ -115,7 +128,7 @@ def terms(text: str) -> list[str]:
     for t in tokens(normalise(text)):
         if not t.strip() or t in stopwords():
             continue
-        out.append(_STEM.stemWord(t) if t.isascii() and t.isalpha() and len(t) > 3 else t)
+        out.append(_stem(t) if t.isascii() and t.isalpha() and len(t) > 3 else t)
     return out
 
 
