@@ -73,7 +73,9 @@ def test_spaced_chinese_prefilter_finds_what_the_plain_scan_finds() -> None:
             size += len(parts[-1]) + 1
         text = "".join(parts)
         want = [m.span() for m in crypto._SPACED_ZH.finditer(text)]
-        assert [m.span() for m in crypto._spaced_zh(text)] == want
+        got = list(crypto._spaced_zh(text))
+        assert [m.span() for m, _ in got] == want
+        assert [n for _, n in got] == [len(crypto._CJK.findall(m.group(0))) for m, _ in got]
         found += len(want)
     assert found > 50
 

@@ -154,11 +154,11 @@ class SeedPhraseRule:
     def _chinese(self, text: str) -> Iterable[Span]:
         if text.isascii() or not _CJK.search(text):
             return
-        for m in _spaced_zh(text):
-            chars = [(c.start(), c.group(0)) for c in _CJK.finditer(m.group(0))]
-            if len(chars) > _MAX_RUN:  # not prose and longer than any phrase: remove, bounded
+        for m, ideographs in _spaced_zh(text):
+            if ideographs > _MAX_RUN:  # not prose and longer than any phrase: remove, bounded
                 yield Span(m.start(), m.end(), "seed_phrase")
                 continue
+            chars = [(c.start(), c.group(0)) for c in _CJK.finditer(m.group(0))]
             for name in ("chinese_simplified", "chinese_traditional"):
                 wl = wordlist(name)
                 run: list[tuple[int, str]] = []
@@ -218,12 +218,15 @@ _FLAT_ZH = bytes(
 _SPACED_FLAT = re.compile(rb"Cs(?:s{0,5}+Cs){10,}s{0,5}+C")  # (C s{1,6}){11,} C, from "Cs"
 
 
-def _spaced_zh(text: str) -> Iterable[re.Match[str]]:
+def _spaced_zh(text: str) -> Iterable[tuple[re.Match[str], int]]:
     """_SPACED_ZH.finditer(text), scanning only where the byte-level shape allows a match
-    (twice as fast even on a 100-character message: the plain scan tries every ideograph)."""
+    (twice as fast even on a 100-character message: the plain scan tries every ideograph),
+    each with its number of ideographs, counted at C speed (a match's separators are never in
+    U+4000–U+9FFF, so inside it the shape's "C"s are exactly its ideographs)."""
     flat = char_bytes(text).translate(_FLAT_ZH)
     for stretch in _SPACED_FLAT.finditer(flat):
-        yield from _SPACED_ZH.finditer(text, stretch.start(), stretch.end())
+        for m in _SPACED_ZH.finditer(text, stretch.start(), stretch.end()):
+            yield m, flat.count(b"C", m.start(), m.end())
 
 
 _ZH_ANCHORS = (
