@@ -188,3 +188,28 @@ def test_quick_headers_reads_only_the_head():
     raw = b"From: =?utf-8?B?5p2O5aic?= <li@example.cn>\r\nSubject: hi\r\n\r\n" + b"x" * 1000
     h = quick_headers(raw)
     assert h["from"] == "李娜 <li@example.cn>" and h["subject"] == "hi"
+
+
+def test_remembered_mime_headers_are_what_the_stdlib_parses():
+    """The parser's policy remembers parsed Content-Type/-Disposition/-Transfer-Encoding values;
+    what it answers is what the stdlib's modern policy answers."""
+    from email import policy
+
+    from paydesk.channels.email.parse import _POLICY
+
+    values = [
+        ("Content-Type", 'multipart/mixed; boundary="b-outer"'),
+        ("Content-Type", "text/plain; charset=gb2312;\r\n format=flowed; delsp=yes"),
+        ("content-type", "application/pdf; name*=utf-8''%E9%93%B6%E8%A1%8C.pdf"),
+        ("Content-Type", "text/plain; charset="),  # defective
+        ("Content-Disposition", 'attachment; filename="receipt.pdf"'),
+        ("Content-Transfer-Encoding", "base64"),
+    ]
+    for name, value in values:
+        for _ in range(2):  # parsed, then remembered
+            ours = _POLICY.header_fetch_parse(name, value)
+            std = policy.default.header_fetch_parse(name, value)
+            assert str(ours) == str(std) and type(ours).__name__ == type(std).__name__
+            assert getattr(ours, "params", None) == getattr(std, "params", None)
+            assert [type(d) for d in ours.defects] == [type(d) for d in std.defects]
+    assert _POLICY.header_fetch_parse(*values[0]) is _POLICY.header_fetch_parse(*values[0])

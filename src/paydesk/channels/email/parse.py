@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.message import Message
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -31,7 +32,30 @@ from paydesk.domain.inbound import InboundAttachment, InboundMessage
 from paydesk.domain.mailthread import first_message_id, message_ids
 from paydesk.domain.tickets import Channel
 
-_POLICY = policy.default.clone(raise_on_defect=False, max_line_length=None)
+_LINESEP = re.compile(r"\r\n|\r|\n")
+_CACHED_HEADERS = frozenset({"content-type", "content-transfer-encoding", "content-disposition"})
+
+
+class _Policy(policy.EmailPolicy):
+    """The modern policy, with the MIME headers the parser itself reads remembered: the feed
+    parser asks for a part's Content-Type several times, and the header registry parses it anew
+    each time (about half of parsing a short message). Same header objects as without the cache:
+    a pure function of (name, value)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name"):
+            return value
+        if len(value) <= 300 and name.lower() in _CACHED_HEADERS:
+            return _parsed_header(self, name, value)
+        return super().header_fetch_parse(name, value)
+
+
+@lru_cache(maxsize=1024)
+def _parsed_header(pol: _Policy, name: str, value: str) -> Any:
+    return pol.header_factory(name, "".join(_LINESEP.split(value)))
+
+
+_POLICY = _Policy(raise_on_defect=False, max_line_length=None)
 KEPT_HEADERS = (
     "message-id",
     "in-reply-to",
