@@ -17,7 +17,14 @@ from paydesk.domain.redaction import (
     luhn_ok,
     redact,
 )
-from paydesk.domain.redaction.core import _NORMALISE, lowered, normalise, trie_pattern
+from paydesk.domain.redaction.core import (
+    _NORMALISE,
+    char_bytes,
+    lowered,
+    lowered_shape,
+    normalise,
+    trie_pattern,
+)
 from paydesk.domain.redaction.crypto import _long_runs
 from paydesk.domain.redaction.identity import _iban_matches
 
@@ -174,3 +181,12 @@ def test_normalise_by_bytes_equals_the_character_table() -> None:
     for _ in range(5000):
         text = "".join(rng.choice(folded + others) for _ in range(rng.randint(0, 30)))
         assert normalise(text) == text.translate(_NORMALISE), repr(text)
+
+
+def test_lowered_shape_is_the_shape_of_the_lower_cased_copy() -> None:
+    rng = random.Random(5)
+    pieces = [*"aZkK 1-", "\u212a", "İ", "Ω", "ω", "的", "ſ", "é", "É", "😀"]
+    for table in (crypto._LETTERS, identity._IBAN_BYTES):
+        for _ in range(2000):
+            text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 20)))
+            assert lowered_shape(text, table) == char_bytes(lowered(text)).translate(table), text

@@ -132,6 +132,16 @@ def char_bytes(text: str) -> bytes:
     return flat
 
 
+def lowered_shape(text: str, table: bytes) -> bytes:
+    """`char_bytes(lowered(text)).translate(table)` for a `table` that treats A–Z like a–z and
+    every byte outside ASCII alike, taken from the text's own `char_bytes` (one copy per text,
+    not two): the lower-cased copy differs from the text only in letters, and no letter outside
+    ASCII lower-cases into ASCII except the Kelvin sign (K → k), checked for."""
+    if "\u212a" in text:
+        return char_bytes(lowered(text)).translate(table)
+    return char_bytes(text).translate(table)
+
+
 # UTF-8 lead bytes of the characters outside ASCII that \d or \s match (Arabic-Indic and other
 # digits, NBSP, ideographic and other spaces); test_redaction_scans recomputes the list
 _DIGIT_OR_SPACE_LEADS = bytes.fromhex("c2 d9 db df e0 e1 e2 e3 ea ef f0")

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
 
-from paydesk.domain.redaction.core import Span, char_bytes, lowered, trie_pattern
+from paydesk.domain.redaction.core import Span, char_bytes, lowered, lowered_shape, trie_pattern
 
 PHRASE_LENGTHS = (24, 21, 18, 15, 12)
 
@@ -64,9 +64,10 @@ _PHRASE_LABEL = re.compile(
     re.IGNORECASE,
 )
 _EN_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]{3,8}(?![A-Za-z])")
-# bytes a–z stay, every other byte becomes a space: split() then gives the same words as
-# re.findall("[a-z]+") at C speed; _GAPS the other way round (the runs between the words)
-_LETTERS = bytes(b if 97 <= b <= 122 else 32 for b in range(256))
+# bytes a–z stay (A–Z lower-cased: `lowered_shape`), every other byte becomes a space: split()
+# then gives the words of re.findall("[a-z]+") on the lower-cased text at C speed; _GAPS the
+# other way round (the runs between the words)
+_LETTERS = bytes(b if 97 <= b <= 122 else b + 32 if 65 <= b <= 90 else 32 for b in range(256))
 _GAPS = bytes(32 if 97 <= b <= 122 else 120 for b in range(256))
 
 
@@ -94,7 +95,7 @@ class SeedPhraseRule:
         # cheap pre-check (C-speed findall + set lookups): 12 list words in a row, gaps ignored;
         # only those stretches get the exact (slower) pass
         # one byte per character: a–z as they are, anything else a space
-        flat = char_bytes(lowered(text)).translate(_LETTERS)
+        flat = lowered_shape(text, _LETTERS)
         # one byte per word (1 = in the list), computed at C speed; words only (no gaps, no
         # positions) — positions are worked out only when 12 list words do follow each other
         words_b = flat.split()

@@ -10,6 +10,7 @@ from paydesk.domain.redaction.core import (
     Span,
     char_bytes,
     lowered,
+    lowered_shape,
     number_class,
     number_stretches,
 )
@@ -101,8 +102,14 @@ _IBAN_BYTES = bytes(
 )
 
 
-def _iban_matches(low: str) -> Iterable[re.Match[str]]:
-    flat = char_bytes(low).translate(_IBAN_BYTES)  # one byte per character: offsets are positions
+def _iban_matches(low: str, text: str | None = None) -> Iterable[re.Match[str]]:
+    """IBAN pattern matches in `low`, the lower-cased copy of `text` (when given)."""
+    # one byte per character: offsets are positions
+    flat = (
+        lowered_shape(text, _IBAN_BYTES)
+        if text is not None
+        else char_bytes(low).translate(_IBAN_BYTES)
+    )
     pos = flat.find(b"lldd")
     while pos >= 0:
         if pos == 0 or flat[pos - 1] == 32:
@@ -121,7 +128,7 @@ class IbanRule:
 
     def find(self, text: str) -> Iterable[Span]:
         low = lowered(text)
-        for n, m in enumerate(_iban_matches(low)):
+        for n, m in enumerate(_iban_matches(low, text)):
             if n >= MAX_CHECKS:
                 break
             raw = text[m.start(1) : m.end(1)]
