@@ -44,13 +44,7 @@ def ingest(
     failed = False
     workers = jobs or default_jobs(len(names))
     if workers > 1 and "-" not in names:
-        from paydesk.domain.text import tokens
-
-        tokens("预热")  # load the segmentation dictionary once, before the workers fork
-        holder = ctx.extras.get("intent_model")
-        if holder is not None:  # and the routing model (trained once if the data dir has none)
-            holder.get()
-        ctx.engine.dispose()
+        ctx.engine.dispose()  # the workers' context is built (and warmed) by ingest_files
         for name, result in ingest_files(_ctx_nomigrate, names, workers):
             if isinstance(result, dict):
                 _line({"file": name, **result})

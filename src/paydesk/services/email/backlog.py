@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from paydesk.domain.text import tokens
 from paydesk.services.context import AppContext
 from paydesk.services.email.ingest import IngestOutcome, independent_groups, ingest_many
 
@@ -36,10 +37,10 @@ def default_jobs(n_files: int) -> int:
     return max(1, min(cores or 1, 4, n_files // MIN_FILES_PER_JOB))
 
 
-def _init(factory: Callable[[], AppContext]) -> None:
+def _init(ctx: AppContext) -> None:
     global _worker_ctx
     # (the parent's SQLite write-lock descriptors are forgotten at fork: store.db)
-    _worker_ctx = factory()
+    _worker_ctx = ctx
 
 
 def _work(task: list[tuple[int, str]]) -> list[tuple[int, dict[str, Any] | str]]:
@@ -94,10 +95,18 @@ def _bins(groups: list[list[int]], sizes: list[int], n: int) -> list[list[int]]:
 def ingest_files(
     factory: Callable[[], AppContext], names: list[str], jobs: int
 ) -> Iterator[tuple[str, dict[str, Any] | str]]:
-    """(file, outcome dict or error text) for every file, in input order. `factory` builds a
-    context in a worker (the database must already be migrated)."""
+    """(file, outcome dict or error text) for every file, in input order. `factory` builds the
+    workers' context (the database must already be migrated): once, here, with the routing model
+    loaded (trained first if the data dir has none) and no connection open, so each worker starts
+    from a copy made by fork instead of building and loading its own."""
+    shared = factory()
+    holder = shared.extras.get("intent_model")
+    if holder is not None:
+        holder.get()
+    tokens("预热")  # the segmentation dictionary, likewise
+    shared.engine.dispose()
     mp = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(jobs, mp_context=mp, initializer=_init, initargs=(factory,)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=mp, initializer=_init, initargs=(shared,)) as pool:
         for start in range(0, len(names), ROUND):
             part = names[start : start + ROUND]
             heads = _heads(part)
