@@ -770,6 +770,11 @@ class PasswordShapeRule:
     letters + digits + a symbol inside, or mixed case + digits + underscore)."""
 
     def find(self, text: str) -> Iterable[Span]:
+        if not char_bytes(text).translate(None, _NOT_SHAPE_SYMBOL):
+            return ()  # none of the symbols (most texts): no generator started
+        return self._find(text)
+
+    def _find(self, text: str) -> Iterator[Span]:
         last = -1
         n = 0
         size = len(text)

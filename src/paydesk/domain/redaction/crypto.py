@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from importlib import resources
 
@@ -81,29 +81,47 @@ _EN_GAP = re.compile(r"[\s,.;:\d)(\-\"'#/|*]{1,12}")
 _MAX_RUN = 48  # more list words in a row than any phrase: not prose, remove (bounded work)
 
 
+def _english_words(text: str) -> tuple[bytes, list[bytes], bytes] | None:
+    """Cheap pre-check (C-speed split + set lookups): 12 list words in a row, gaps ignored;
+    only those stretches get the exact (slower) pass. Returns the letters-only copy, its words
+    and one flag byte per word (1 = in the list), or None when no 12 follow each other."""
+    # one byte per character: a–z as they are (A–Z lower-cased), anything else a space
+    flat = lowered_shape(text, _LETTERS)
+    # words only (no gaps, no positions) — positions are worked out only when 12 list words
+    # do follow each other
+    words_b = flat.split()
+    if len(words_b) < 12:
+        return None
+    flags = bytes(map(_wordset_bytes().__contains__, words_b))
+    if b"\x01" * 12 not in flags:
+        return None
+    return flat, words_b, flags
+
+
 class SeedPhraseRule:
     """12–24 BIP-39 words in a row whose checksum verifies (ordinary sentences do not), or any
     12+ list words in a row right after a "recovery phrase"/"助记词" label, or 12+ single Chinese
     list characters written with separators (nobody writes prose like that)."""
 
     def find(self, text: str) -> Iterable[Span]:
-        yield from self._english(text)
-        yield from self._chinese(text)
+        english = _english_words(text)
+        chinese = not text.isascii() and _CJK.search(text) is not None
+        if english is None and not chinese:
+            return ()  # most texts: answered without starting a generator
+        return self._find(text, english, chinese)
 
-    def _english(self, text: str) -> Iterable[Span]:
+    def _find(
+        self, text: str, english: tuple[bytes, list[bytes], bytes] | None, chinese: bool
+    ) -> Iterator[Span]:
+        if english is not None:
+            yield from self._english(text, *english)
+        if chinese:
+            yield from self._chinese(text)
+
+    def _english(
+        self, text: str, flat: bytes, words_b: list[bytes], flags: bytes
+    ) -> Iterable[Span]:
         wl = wordlist("english")
-        # cheap pre-check (C-speed findall + set lookups): 12 list words in a row, gaps ignored;
-        # only those stretches get the exact (slower) pass
-        # one byte per character: a–z as they are, anything else a space
-        flat = lowered_shape(text, _LETTERS)
-        # one byte per word (1 = in the list), computed at C speed; words only (no gaps, no
-        # positions) — positions are worked out only when 12 list words do follow each other
-        words_b = flat.split()
-        if len(words_b) < 12:
-            return
-        flags = bytes(map(_wordset_bytes().__contains__, words_b))
-        if b"\x01" * 12 not in flags:
-            return
         # the position of word k: the lengths of the words and of the gaps before it (the
         # gaps are the runs of spaces: split() of the inverted bytes), summed at C speed from
         # the previous stretch on
@@ -153,8 +171,6 @@ class SeedPhraseRule:
         yield from _union(windows, lambda i: run[i].start(), lambda i: run[i - 1].end())
 
     def _chinese(self, text: str) -> Iterable[Span]:
-        if text.isascii() or not _CJK.search(text):
-            return
         for m, ideographs in _spaced_zh(text):
             if ideographs > _MAX_RUN:  # not prose and longer than any phrase: remove, bounded
                 yield Span(m.start(), m.end(), "seed_phrase")
@@ -346,7 +362,7 @@ class PrivateKeyRule:
 
     def find(self, text: str) -> Iterable[Span]:
         low = lowered(text)
-        if (
+        labelled = (
             "priv" in low
             or "secret" in low
             or (
@@ -354,7 +370,13 @@ class PrivateKeyRule:
                 and ("钥" in text or "鑰" in text)  # one C-speed scan for the four words
                 and any(w in text for w in ("私钥", "私鑰", "密钥", "秘钥"))
             )
-        ):
+        )
+        if not labelled and _RUN50 not in char_bytes(text).translate(_RUN_BYTES):
+            return ()  # no key label, no 50-character run (most texts): no generator started
+        return self._find(text, labelled)
+
+    def _find(self, text: str, labelled: bool) -> Iterator[Span]:
+        if labelled:
             for n, m in enumerate(_LABELLED_KEY.finditer(text)):
                 if n >= 200:
                     break

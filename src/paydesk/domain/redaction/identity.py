@@ -50,6 +50,11 @@ class ChinaResidentIdRule:
     carry no checksum: `LabelledSecretRule` takes them next to an ID label)."""
 
     def find(self, text: str) -> Iterable[Span]:
+        if b"n" * 18 not in char_bytes(text).translate(_CN_ID_CLASS):
+            return ()  # no run long enough (most texts): no generator started
+        return self._find(text)
+
+    def _find(self, text: str) -> Iterator[Span]:
         for n, m in enumerate(_cn_id_matches(text)):
             if n >= MAX_CHECKS:
                 break
@@ -127,6 +132,11 @@ class IbanRule:
     length table counts only when written in capitals."""
 
     def find(self, text: str) -> Iterable[Span]:
+        if b"lldd" not in lowered_shape(text, _IBAN_BYTES):
+            return ()  # no two letters and two digits in a row (most texts)
+        return self._find(text)
+
+    def _find(self, text: str) -> Iterator[Span]:
         low = lowered(text)
         for n, m in enumerate(_iban_matches(low, text)):
             if n >= MAX_CHECKS:
