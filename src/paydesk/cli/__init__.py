@@ -37,6 +37,8 @@ def serve(
 def _run(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from paydesk.web.ws_protocol import LeanWebSocketProtocol
+
     settings = get_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
@@ -51,6 +53,7 @@ def _run(host: str, port: int, workers: int) -> None:
         http="httptools",
         access_log=False,
         proxy_headers=True,
+        ws=LeanWebSocketProtocol,
         ws_max_size=1_048_576,
         ws_per_message_deflate=False,  # ~90 KB of zlib state per chat socket; chat frames are tiny
     )

@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import APIWebSocketRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.types import Receive, Scope, Send
 
 from paydesk.services.context import AppContext, build_context
 from paydesk.settings import Settings, get_settings
@@ -60,6 +62,45 @@ def _load(spec: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+class PaydeskApp(FastAPI):
+    """FastAPI with a direct lane to the WebSocket endpoints that take nothing but the socket.
+
+    A socket routed the usual way stays suspended inside every layer it passed for as long as
+    it is open: the error and exception middlewares, the exit stacks, the router, the
+    dependency solver (some 30 coroutine frames plus their closures, exit stacks and deques,
+    ~15 KB per socket). Our own middlewares pass WebSockets through untouched, so a chat socket
+    goes straight to its endpoint; what it would have met on the long way does nothing for it."""
+
+    websocket_lane: dict[str, Callable[[WebSocket], Awaitable[None]]]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            endpoint = self.websocket_lane.get(scope["path"])
+            if endpoint is not None:
+                scope["app"] = self
+                await endpoint(WebSocket(scope, receive, send))
+                return
+        await super().__call__(scope, receive, send)
+
+    def open_websocket_lane(self, routers: list[APIRouter]) -> None:
+        """Routers mounted without a prefix: their WebSocket routes that take only the socket."""
+        self.websocket_lane = {}
+        for route in (r for router in routers for r in router.routes):
+            if not isinstance(route, APIWebSocketRoute) or route.param_convertors:
+                continue
+            d = route.dependant
+            takes_more = (
+                d.path_params
+                or d.query_params
+                or d.header_params
+                or d.cookie_params
+                or d.dependencies
+                or d.body_params
+            )
+            if d.websocket_param_name and not takes_more:
+                self.websocket_lane[route.path] = route.endpoint
+
+
 def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:
     settings = settings or (ctx.settings if ctx else get_settings())
 
@@ -80,7 +121,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
                     await task
             await c.bus.stop()
 
-    app = FastAPI(
+    app = PaydeskApp(
         title="paydesk",
         version="0.1.0",
         description="TOPAY customer-service desk: tickets, channels, knowledge base, assistant.",
@@ -99,8 +140,9 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         app.include_router(_load(spec), prefix="/api/v1")
     app.include_router(agent_pages.router)
     app.include_router(ws.router)
-    for spec in PAGE_ROUTERS:
-        app.include_router(_load(spec))
+    page_routers = [_load(spec) for spec in PAGE_ROUTERS]
+    for router in page_routers:
+        app.include_router(router)
     app.include_router(portal_pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
@@ -124,6 +166,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
+    app.open_websocket_lane([ws.router, *page_routers])
     app.add_middleware(middleware.Guards)
     app.add_middleware(middleware.Metrics)
     app.add_middleware(middleware.BodyLimit, limit=settings.max_request_bytes)

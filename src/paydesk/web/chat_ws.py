@@ -489,6 +489,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         if pos:
             welcome["queue"] = pos
         conn.send(welcome)
+        del fresh, welcome, hello  # not needed while the socket stays open
         await catch_up()  # the log after the client's last seq, then what arrived meanwhile
         _Ticker.join(ctx, conn, state, sess.id)
         await _run(conn, reader)

@@ -19,6 +19,7 @@ from tests import factories
 from paydesk.services.auth import create_session
 from paydesk.services.context import AppContext
 from paydesk.services.staff import create_agent
+from paydesk.web.ws_protocol import LeanWebSocketProtocol
 
 
 def free_port() -> int:
@@ -38,7 +39,12 @@ def live(ctx: AppContext) -> Iterator[str]:
 
     port = free_port()
     config = uvicorn.Config(
-        create_app(ctx=ctx), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(ctx=ctx),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws=LeanWebSocketProtocol,  # what `paydesk serve` runs
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

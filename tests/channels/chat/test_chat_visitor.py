@@ -208,3 +208,24 @@ def test_start_validation_and_offline_email_path(ctx: AppContext, live: str) -> 
     body = r.json()
     assert body["ticket_number"] and "邮件" in body["promise"]["zh-CN"]
     assert "email" in body["promise"]["en"]
+
+
+def test_sockets_that_take_only_the_socket_skip_the_routing_stack(
+    ctx: AppContext, live: str
+) -> None:
+    """/ws/chat, /ws/agent-chat and /ws/agent go straight to their endpoints (fewer frames and
+    objects held per open socket); any other WebSocket path still meets the router."""
+    from paydesk.web.app import create_app
+
+    assert set(create_app(ctx=ctx).websocket_lane) == {"/ws/chat", "/ws/agent-chat", "/ws/agent"}
+
+    async def run() -> None:
+        with pytest.raises(websockets.InvalidStatus) as info:
+            await websockets.connect(ws_url(live, "/ws/nowhere"))
+        assert info.value.response.status_code == 403
+        chat = start_chat(live)
+        v = await visitor(live, chat["token"])
+        assert (await v.expect("welcome"))["session"] == chat["session"]
+        await v.ws.close()
+
+    asyncio.run(run())
