@@ -582,22 +582,24 @@ class LabelledSecretRule:
     def find(self, text: str) -> Iterable[Span]:
         low = lowered(text)
         labels: list[tuple[int, int, str]] = []
-        near = _CardWords(low)
+        near: _CardWords | None = None  # built on the first expiry label
         # one pass finds every position where an anchor starts (the longest one there; the
         # shorter anchors that are its prefixes are tried too, as separate labels)
         for pos, found in _anchor_hits(low):
             if len(labels) >= _MAX_LABELS:
                 break
+            if found.isascii() and pos and low[pos - 1].isascii() and low[pos - 1].isalpha():
+                continue  # inside a word ("bypass"): so are the anchors that are its prefixes
             tried = ""
             for anchor in _PREFIXES[found]:
-                if anchor.isascii() and pos and low[pos - 1].isascii() and low[pos - 1].isalpha():
-                    continue
                 family, label = _ANCHOR_RES[anchor]
                 if family == tried:
                     continue  # "银行" inside "银行卡": the same tail from the same place
                 m = label.match(low, pos)
                 if m is not None:
                     tried = family
+                    if family == "expiry" and near is None:
+                        near = _CardWords(low)
                     labels.append((pos, m.end(), self._family(low, pos, family, near)))
         if " to" in low:
             for n, m in enumerate(_SEND_TO.finditer(low)):
@@ -641,7 +643,7 @@ class LabelledSecretRule:
                     yield Span(m.start(1), m.end(1), "otp")
 
     @staticmethod
-    def _family(low: str, pos: int, family: str, near: _CardWords) -> str:
+    def _family(low: str, pos: int, family: str, near: _CardWords | None) -> str:
         before = low[max(0, pos - 24) : pos]
         if family == "code":
             if _CODE_CVV.search(before):
@@ -660,6 +662,7 @@ class LabelledSecretRule:
             window = low[max(0, pos - 30) : pos + 60]
             return "account" if _BANK_NEAR.search(window) else "card_no"
         if family == "expiry":
+            assert near is not None
             lo, hi = max(0, pos - 100), pos + 80
             if not near.strong(lo, hi) and (
                 not near.weak(lo, hi) or _NOT_CARD.search(low, max(0, pos - 40), pos)
