@@ -34,11 +34,30 @@ def serve(
     _run(host, port, workers)
 
 
+def _few_malloc_arenas() -> None:
+    """glibc gives each thread that allocates its own arena (up to 8 per core), and each arena
+    keeps what was freed in it: a server with 30-odd sender threads grew ~10 KB per chat socket
+    that way after one message each. Two arenas cost no measurable speed here. Where mallopt
+    does not exist (not glibc), nothing changes; MALLOC_ARENA_MAX in the environment wins."""
+    import ctypes
+    import ctypes.util
+    import os
+
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def _run(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from paydesk.web.ws_protocol import LeanWebSocketProtocol
 
+    _few_malloc_arenas()
     settings = get_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
