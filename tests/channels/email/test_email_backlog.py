@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from paydesk.channels.email.parse import quick_headers
 from paydesk.services.email.ingest import independent_groups, ingest_many, link_fields
+from paydesk.store.email import EmailRaw
 from paydesk.store.tickets import Message
 
 
@@ -129,3 +130,62 @@ def test_cli_backlog_on_two_worker_processes(ctx, tmp_path) -> None:  # type: ig
     assert len({out[f"{n:02d}-first.eml"]["ticket_id"] for n in range(30)}) == 30
     with ctx.read() as s:
         assert s.scalar(select(func.count()).select_from(Message)) == 60
+
+
+def test_noise_of_a_backlog_is_recorded_together(ctx) -> None:  # type: ignore[no-untyped-def]
+    """Auto-replies of one wave are recorded in one transaction; each gets its own raw row."""
+    auto = "Auto-Submitted: auto-replied\r\n"
+    items: list[tuple[str, bytes | Exception]] = [
+        (
+            f"ooo-{n}",
+            mail(f"away{n}@example.com", f"<ooo-{n}@x>").replace(
+                b"\r\n\r\n", b"\r\n" + auto.encode() + b"\r\n", 1
+            ),
+        )
+        for n in range(5)
+    ]
+    items.append(("real", mail("real@example.com", "<real@x>")))
+    out = dict(ingest_many(ctx, items, source="cli"))
+    assert out["real"].action == "created"
+    ids = set()
+    for n in range(5):
+        o = out[f"ooo-{n}"]
+        assert (o.action, o.reason) == ("ignored", "Auto-Submitted: auto-replied"), o
+        ids.add(o.raw_id)
+    with ctx.read() as s:
+        rows = list(s.execute(select(EmailRaw.id, EmailRaw.status, EmailRaw.from_addr)))
+    ignored = {r.id for r in rows if r.status == "ignored"}
+    assert ids == ignored and len(ignored) == 5
+    assert {r.from_addr for r in rows} == {f"away{n}@example.com" for n in range(5)} | {
+        "real@example.com"
+    }
+
+
+def test_recording_together_survives_a_row_another_delivery_wrote(ctx) -> None:  # type: ignore[no-untyped-def]
+    """A raw row that a concurrent delivery recorded first (same dedupe key) answers with that
+    row's id; the other rows of the same transaction are still written (savepoint per row)."""
+    from paydesk.services.email.ingest import _save_many
+
+    def row(n: int) -> dict[str, object]:
+        return {
+            "workspace_id": 1,
+            "source": "cli",
+            "mailbox": "",
+            "sha256": f"{n:064d}",
+            "storage_key": f"mail/00/{n:064d}",
+            "size": 10,
+            "message_id": f"<r{n}@x>",
+            "mid_hash": None,
+            "dedupe_key": f"m:{n}",
+            "from_addr": f"r{n}@example.com",
+            "subject": "",
+        }
+
+    first = _save_many(ctx, [(row(1), "ignored", "x")])[0]
+    ids = _save_many(
+        ctx, [(row(0), "ignored", "a"), (row(1), "ignored", "b"), (row(2), "ignored", "c")]
+    )
+    assert ids[1] == first and len(set(ids)) == 3
+    with ctx.read() as s:
+        reasons = dict(s.execute(select(EmailRaw.dedupe_key, EmailRaw.reason)).all())
+    assert reasons == {"m:0": "a", "m:1": "x", "m:2": "c"}

@@ -68,6 +68,11 @@ from paydesk.store.tickets import Ticket
 log = logging.getLogger(__name__)
 WORKSPACE = 1
 _RAW = EmailRaw.__table__
+_INSERT_RAW = insert(EmailRaw).returning(EmailRaw.id)
+_RAW_ID = select(_RAW.c.id).where(_RAW.c.dedupe_key == bindparam("k"))
+_DUPLICATES = select(_RAW.c.id, _RAW.c.ticket_id, _RAW.c.dedupe_key).where(
+    _RAW.c.dedupe_key.in_(bindparam("keys", expanding=True))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +139,8 @@ def ingest_wave(
         key, mid = dedupe_key(headers, raw)
         staged.append((raw, stored, parsed, failure, oversize, headers, key, mid))
     with ctx.read() as s:
-        dups = {
-            r.dedupe_key: r
-            for r in s.execute(
-                select(EmailRaw.id, EmailRaw.ticket_id, EmailRaw.dedupe_key).where(
-                    EmailRaw.dedupe_key.in_({st[6] for st in staged})
-                )
-            )
-        }
+        found = s.connection().execute(_DUPLICATES, {"keys": sorted({st[6] for st in staged})})
+        dups = {r.dedupe_key: r for r in found}
     outcomes: list[IngestOutcome | Exception | None] = [None] * len(items)
     entries: list[tuple[int, _Entry]] = []
     for i, (raw, stored, parsed, failure, oversize, headers, key, mid) in enumerate(staged):
@@ -293,32 +292,42 @@ def independent_groups(items: list[bytes | Exception]) -> list[list[int]]:
 
 
 def store_many(data_dir: Path, area: str, blobs: list[bytes]) -> list[tuple[str, str]]:
-    """Content-addressed like `services.files.store_bytes`, fsynced in parallel."""
+    """Content-addressed like `services.files.store_bytes`, written and fsynced in parallel
+    (concurrent fsyncs share journal commits)."""
     keys: list[tuple[str, str]] = []
-    todo: list[tuple[Path, Path]] = []
+    todo: dict[str, tuple[str, bytes]] = {}  # final path → (temporary path, bytes)
+    folders: set[str] = set()
+    base = os.fspath(data_dir)
     for data in blobs:
         digest = hashlib.sha256(data).hexdigest()
         key = f"{area}/{digest[:2]}/{digest}"
         keys.append((key, digest))
-        path = data_dir / key
-        if path.exists() or any(p == path for _, p in todo):
+        path = os.path.join(base, key)
+        if path in todo or os.path.exists(path):
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        todo.append((tmp, path))
+        folder = os.path.dirname(path)
+        if folder not in folders:
+            os.makedirs(folder, exist_ok=True)
+            folders.add(folder)
+        tmp = os.path.join(folder, f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
+        todo[path] = (tmp, data)
 
-    def sync(tmp: Path) -> None:
-        fd = os.open(tmp, os.O_RDONLY)
+    def write(item: tuple[str, bytes]) -> None:
+        tmp, data = item
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(sync, [t for t, _ in todo]))
-    for tmp, path in todo:
-        tmp.replace(path)
+    if todo:
+        with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+            list(pool.map(write, todo.values()))
+        for path, (tmp, _) in todo.items():
+            os.replace(tmp, path)
     return keys
 
 
@@ -367,6 +376,7 @@ def _route_many(ctx: AppContext, entries: list[_Entry]) -> list[IngestOutcome | 
     quarantines that message only; an Exception answer: its raw row could not be recorded."""
     outcomes: list[IngestOutcome | Exception | None] = [None] * len(entries)
     waiting: list[tuple[int, InboundMessage, str]] = []
+    noise: list[tuple[int, str]] = []
     with _Reads(ctx) as reads:  # the threading lookups of the wave share one read session
         for i, e in enumerate(entries):
             try:
@@ -379,10 +389,18 @@ def _route_many(ctx: AppContext, entries: list[_Entry]) -> list[IngestOutcome | 
                 ready = _before_intake(ctx, reads, e.row, e.raw, e.parsed)
                 if isinstance(ready, IngestOutcome):
                     outcomes[i] = ready
+                elif isinstance(ready, str):
+                    noise.append((i, ready))
                 else:
                     waiting.append((i, *ready))
             except Exception as exc:  # noqa: BLE001 - quarantine, never lose the mail
                 outcomes[i] = _quarantine(ctx, e.row, exc)
+    saved = _save_many(ctx, [(entries[i].row, RawStatus.IGNORED, why) for i, why in noise])
+    for (i, why), raw_id in zip(noise, saved, strict=True):
+        if isinstance(raw_id, Exception):
+            outcomes[i] = _quarantine(ctx, entries[i].row, raw_id)
+        else:
+            outcomes[i] = IngestOutcome("ignored", None, why, raw_id)
     senders = sorted({inbound.email for _, inbound, _ in waiting if inbound.email})
     for _, inbound, _ in waiting:  # the ack limit reads the wave's senders with one query
         inbound.hook_data["ack_senders"] = senders
@@ -463,19 +481,51 @@ def _save(
             return int(found or 0)
 
 
+def _save_many(
+    ctx: AppContext, records: list[tuple[dict[str, Any], str, str]]
+) -> list[int | Exception]:
+    """`_save` for several new raw rows (a wave's noise) in one transaction, each under its own
+    savepoint; if that transaction fails, one at a time (each gets its id or its error)."""
+    if len(records) > 1 and not any("id" in row for row, _, _ in records):
+        try:
+            with ctx.uow() as uow:
+                s = uow.session
+                now = utcnow()
+                ids: list[int | Exception] = []
+                for row, status, reason in records:
+                    values = {**row, "status": status, "reason": reason[:500], "error": ""}
+                    values.update(processed_at=now, received_at=now, attempts=1)
+                    try:
+                        with s.begin_nested():
+                            ids.append(s.execute(_INSERT_RAW, values).scalar_one())
+                    except IntegrityError:  # a concurrent delivery of the same mail came first
+                        found = s.scalar(_RAW_ID, {"k": row["dedupe_key"]})
+                        ids.append(int(found or 0))
+            return ids
+        except Exception:  # noqa: BLE001 - fall back to one transaction per row
+            log.warning("recording %d raw messages together failed; one at a time", len(records))
+    out: list[int | Exception] = []
+    for row, status, reason in records:
+        try:
+            out.append(_save(ctx, row, status, reason))
+        except Exception as exc:  # noqa: BLE001 - this row's answer
+            out.append(exc)
+    return out
+
+
 def _before_intake(
     ctx: AppContext, reads: _Reads, row: dict[str, Any], raw: bytes, parsed: ParsedEmail
-) -> IngestOutcome | tuple[InboundMessage, str]:
-    """A bounce or noise is recorded here (its outcome returned); mail for a ticket becomes an
-    inbound message with its threading decided: (inbound, how it matched)."""
+) -> IngestOutcome | str | tuple[InboundMessage, str]:
+    """A bounce is recorded here (its outcome returned); noise returns its reason (to be
+    recorded); mail for a ticket becomes an inbound message with its threading decided:
+    (inbound, how it matched)."""
     if parsed.bounce is not None:
         what = bounces.record_bounce(ctx, parsed.bounce)
         raw_id = _save(ctx, row, RawStatus.IGNORED, f"bounce: {what}")
         return IngestOutcome("ignored", None, f"bounce: {what}", raw_id)
     noise = noise_reason(parsed.headers, parsed.from_addr, own_addresses(ctx))
     if noise:
-        raw_id = _save(ctx, row, RawStatus.IGNORED, noise)
-        return IngestOutcome("ignored", None, noise, raw_id)
+        return noise  # recorded with the wave's other noise (_save_many)
     inbound = parsed.to_inbound(_idempotency_key(parsed, raw))
     _filter_attachments(ctx, inbound)
     if not inbound.body.strip():
