@@ -153,12 +153,12 @@ def test_number_shape_leads_are_those_of_the_digits_and_spaces_outside_ascii() -
 def test_card_and_id_scans_on_number_shapes_find_what_the_plain_scans_find() -> None:
     rng = random.Random(12)
     pieces = [*"0123456789" * 2, *" -.\n\t>Xxa+", "\x0b", "\u2028", "\u0663", "\u0967", "的", "。"]
-    pieces += ["11010519491231002X", "4111 1111"]
+    pieces += ["11010519491231002X", "4111 1111", " 2026112612345678 ", "-123456789012-"]
     card = CardNumberRule()
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 80)))
-        assert [m.span() for m in card._matches(text)] == [
-            m.span() for m in card._pattern.finditer(text)
+        assert list(card._matches(text)) == [
+            (*m.span(), m.group(0)) for m in card._pattern.finditer(text)
         ], text
         assert [m.span() for m in identity._cn_id_matches(text)] == [
             m.span() for m in identity._CN_ID.finditer(text)

@@ -68,6 +68,9 @@ _TAIL = re.compile(
 )
 
 
+_SEPARATORS = " -.\r\n\t>"  # between the digits of a card number (the pattern's class)
+
+
 class CardNumberRule:
     """12–19 digits in any grouping (up to two spaces/dashes/dots between digits), Luhn-valid,
     with a known brand prefix and length → "[card •••• 1733 removed]" (PCI DSS: at most the
@@ -83,11 +86,22 @@ class CardNumberRule:
 
     # every match lies in a run of 12+ digits and separators: found first with bytes.find on
     # a one-byte-per-character copy, the pattern then runs only there
-    _class = number_class(b" -.\r\n\t>")
+    _class = number_class(_SEPARATORS.encode())
 
-    def _matches(self, text: str) -> Iterator[re.Match[str]]:
+    def _matches(self, text: str) -> Iterator[tuple[int, int, str]]:
+        """(start, end, text) of the pattern's matches, as `_pattern.finditer(text)` finds them.
+        A run that is one block of ASCII digits between separators (an order number, most ids)
+        is its own match: no regex call."""
         for start, end in number_stretches(text, self._class, 12):
-            yield from self._pattern.finditer(text, start, end)
+            run = text[start:end]
+            digits = run.strip(_SEPARATORS)
+            if digits.isdigit() and digits.isascii():
+                if len(digits) >= 12:
+                    at = start + len(run) - len(run.lstrip(_SEPARATORS))
+                    yield at, at + len(digits), digits
+                continue
+            for m in self._pattern.finditer(text, start, end):
+                yield m.start(), m.end(), m.group(0)
 
     def find(self, text: str) -> Iterable[Span]:
         # most messages hold no run of 12 digits and separators: answered without starting
@@ -98,11 +112,9 @@ class CardNumberRule:
 
     def _find(self, text: str) -> Iterator[Span]:
         budget = [4000]  # Luhn checks per text: bounds adversarial digit chains
-        for m in self._matches(text):
-            at = m.start()
+        for at, stop, raw in self._matches(text):
             if at and text[at - 1] == "+":
                 continue  # international phone number
-            raw = m.group(0)
             if raw.isdigit():
                 # no separators (order numbers, most ids): one candidate, the whole run, as
                 # `_candidates` would find it (a run longer than 19 digits holds no card)
@@ -111,7 +123,7 @@ class CardNumberRule:
                 budget[0] -= 1
                 if not (brand_ok(raw) and luhn_ok(raw)):
                     continue
-                found: Iterable[tuple[int, int, str]] = ((at, m.end(), raw),)
+                found: Iterable[tuple[int, int, str]] = ((at, stop, raw),)
             else:
                 found = _candidates(raw, at, budget)
             for start, end, digits in found:
