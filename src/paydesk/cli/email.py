@@ -36,8 +36,8 @@ def ingest(
     ),
 ) -> None:
     """Deliver raw messages in order, as the mail server would; one JSON line per message."""
-    from paydesk.services.email.backlog import default_jobs, ingest_files
-    from paydesk.services.email.ingest import IngestOutcome, ingest_many
+    from paydesk.services.email.backlog import default_jobs, ingest_files, ingest_many
+    from paydesk.services.email.ingest import IngestOutcome
 
     ctx = _ctx()
     names = files or ["-"]

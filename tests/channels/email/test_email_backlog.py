@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from paydesk.channels.email.parse import quick_headers
-from paydesk.services.email.ingest import independent_groups, ingest_many, link_fields
+from paydesk.services.email.backlog import independent_groups, ingest_many, link_fields
 from paydesk.store.email import EmailRaw
 from paydesk.store.tickets import Message
 
