@@ -95,7 +95,9 @@ def test_secrets_in_attachment_names_are_redacted(ctx):
     assert res.had_secret
     with ctx.read() as s:
         names = [r[0] for r in s.execute(text("SELECT filename FROM attachments ORDER BY id"))]
-        findings = s.execute(text("SELECT findings FROM messages")).scalar()
+        findings = s.execute(
+            text("SELECT findings FROM messages WHERE id = :m"), {"m": res.message_id}
+        ).scalar()
     assert len(names) == 3 and names[2] == "order_2026112612345678.jpg"
     assert "4111111111111111" not in names[0] and names[0].endswith(".jpg")
     assert "11010519491231002X" not in names[1] and names[1].endswith(".jpg")

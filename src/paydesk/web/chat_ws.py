@@ -120,7 +120,8 @@ class Conn:
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
-        self.out: deque[dict[str, Any]] = deque()
+        # frames waiting for the socket; made when there is one (an idle socket holds none)
+        self.out: deque[dict[str, Any]] | None = None
         self.flushing: asyncio.Task[None] | None = None
         self.closed = False
         self.close_code = 1000
@@ -129,7 +130,9 @@ class Conn:
     def send(self, ev: dict[str, Any]) -> None:
         if self.closed:
             return
-        if len(self.out) >= self.LIMIT:
+        if self.out is None:
+            self.out = deque()
+        elif len(self.out) >= self.LIMIT:
             self.close(1013)
             return
         self.out.append(ev)
@@ -141,9 +144,9 @@ class Conn:
             while self.out:
                 await self.ws.send_text(orjson.dumps(self.out.popleft()).decode())
         except (WebSocketDisconnect, RuntimeError, OSError):
-            self.out.clear()
             self.close(self.close_code)  # the peer is gone
         finally:
+            self.out = None
             self.flushing = None
 
     def close(self, code: int) -> None:
