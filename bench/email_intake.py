@@ -136,7 +136,7 @@ def bench_cli(n: int, rounds: int) -> None:
 
         model = model_dir(template / "data", DEFAULT_MODEL)
         train = _timed([sys.executable, "-m", "paydesk.assistant.intent.store", str(model)], env)
-        jobs_default = default_jobs(n)
+        jobs_default = default_jobs(n, single_writer=True)  # SQLite
         print(f"paydesk email ingest, {n} messages, SQLite (wall = process start → exit)")
         print(
             f"  (data dir prepared: migrated; routing model trained once, {train[0]:.1f} s wall,"

@@ -32,7 +32,12 @@ def _line(data: dict[str, object]) -> None:
 def ingest(
     files: list[str] = typer.Argument(None, help="raw RFC 5322 files; '-' or none reads stdin"),
     jobs: int = typer.Option(
-        0, "--jobs", "-j", min=0, max=32, help="worker processes (0: one per core, for backlogs)"
+        0,
+        "--jobs",
+        "-j",
+        min=0,
+        max=32,
+        help="worker processes (0: one per core on PostgreSQL, one on SQLite)",
     ),
 ) -> None:
     """Deliver raw messages in order, as the mail server would; one JSON line per message."""
@@ -42,7 +47,8 @@ def ingest(
     ctx = _ctx()
     names = files or ["-"]
     failed = False
-    workers = jobs or default_jobs(len(names))
+    sqlite = ctx.engine.dialect.name == "sqlite"
+    workers = jobs or default_jobs(len(names), single_writer=sqlite)
     if workers > 1 and "-" not in names:
         ctx.engine.dispose()  # the workers' context is built (and warmed) by ingest_files
         for name, result in ingest_files(_ctx_nomigrate, names, workers):

@@ -42,7 +42,13 @@ MIN_FILES_PER_JOB = 48  # below this a second process costs more than it saves
 _worker_ctx: AppContext | None = None
 
 
-def default_jobs(n_files: int) -> int:
+def default_jobs(n_files: int, *, single_writer: bool = False) -> int:
+    """Worker processes for a backlog. On SQLite (one writer at a time) one process: ingest
+    writes whole waves of independent messages per transaction, so a second process only waits
+    for the write lock (1,000-message bench on an idle 2-core machine: 195 messages/s with one
+    process, 177 with two)."""
+    if single_writer:
+        return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, 4, n_files // MIN_FILES_PER_JOB))
 
