@@ -37,6 +37,7 @@ import numpy as np
 import snowballstemmer
 
 from paydesk.assistant import encoder
+from paydesk.domain import heap
 from paydesk.domain.text import tokens
 
 # fusion weights, calibrated on tests/fixtures/assistant/eval.jsonl (see docs/subsystems)
@@ -651,11 +652,14 @@ class IndexHolder:
             if not (force or self._built < wanted) and self._version() == self._built_version:
                 return False
             version, docs = self._load()
+            replacing = self._index is not None
             self._index = KbIndex(docs, self._cache)
             self._built_version = version
             self._built = wanted
             big = len(docs) >= TRIM_AFTER_DOCS
             del docs
+            if replacing:
+                heap.replaced()  # a settled server frees the old snapshot
             if big:  # a full collection costs ~0.1–0.5 s in a big process: only worth it at scale
                 _trim_heap()
             return True

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,8 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         c: AppContext = app.state.ctx
         await c.bus.start()
         tasks = [asyncio.create_task(_background(c))]
+        if getattr(app.state, "settle_heap", False):  # `paydesk serve` (web/asgi.py)
+            threading.Thread(target=_settle_heap, args=(c,), daemon=True).start()
         for starter in c.extras.get("background", []):
             tasks.append(asyncio.create_task(starter(c)))
         try:
@@ -172,6 +176,25 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.add_middleware(middleware.BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(middleware.SecurityHeaders, hsts=settings.secure_cookies)
     return app
+
+
+def _settle_heap(ctx: AppContext) -> None:
+    """A server's long-lived data is loaded (segmentation dictionary, intent model, KB index),
+    then kept out of the collector's full passes (domain/heap.py). A daemon thread, like the
+    intent warm-up: shutdown never waits for it."""
+    from paydesk.domain import heap
+    from paydesk.domain.text import tokens
+
+    tokens("退款 refund")  # loads the segmentation dictionary
+    for key in ("intent_model", "kb_index"):
+        holder = ctx.extras.get(key)
+        if holder is not None:
+            try:
+                holder.get()
+            except Exception:
+                log.exception("loading %s before settling the heap failed", key)
+    heap.settle()
+    log.info("long-lived data loaded and settled: %d objects frozen", gc.get_freeze_count())
 
 
 async def _background(ctx: AppContext) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from paydesk.assistant.intent.dataset import ModelFormatError, read_labelled_csv, validate_name
+from paydesk.domain import heap
 
 if TYPE_CHECKING:  # scikit-learn is imported on first use, not with the plugins
     from paydesk.assistant.intent.model import IntentModel
@@ -152,6 +153,7 @@ class ModelHolder:
             self._checked_at = now
             stamp = self._meta_mtime()
             if self._model is None or stamp != self._stamp:
+                replacing = self._model is not None
                 if self.name == DEFAULT_MODEL:
                     self._model = load_default(self.data_dir)
                 else:
@@ -159,6 +161,8 @@ class ModelHolder:
 
                     self._model = IntentModel.load(self.path)
                 self._stamp = self._meta_mtime()
+                if replacing:
+                    heap.replaced()  # a settled server frees the old model
             return self._model
 
     @property

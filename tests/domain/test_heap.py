@@ -1,0 +1,46 @@
+"""domain/heap.py in a fresh interpreter (freezing would leak into this test process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SCRIPT = r"""
+import gc, weakref
+from paydesk.domain import heap
+
+class Node:
+    pass
+
+def cycle():
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return a
+
+heap.replaced()  # never settled: does nothing
+assert gc.get_freeze_count() == 0
+
+old = cycle()
+gone = weakref.ref(old)
+heap.settle()
+assert gc.get_freeze_count() > 0
+frozen_at_settle = gc.get_freeze_count()
+
+del old  # a frozen cycle is out of the collector's reach ...
+gc.collect()
+assert gone() is not None
+
+new = cycle()
+heap.replaced()  # ... until the data it belonged to is replaced
+assert gone() is None
+assert gc.get_freeze_count() > 0 and new.other.other is new
+print("ok", frozen_at_settle)
+"""
+
+
+def test_settled_data_is_frozen_and_freed_when_replaced() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok ")
