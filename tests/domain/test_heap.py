@@ -18,6 +18,7 @@ def cycle():
     return a
 
 heap.replaced()  # never settled: does nothing
+heap.loaded_for_good()
 assert gc.get_freeze_count() == 0
 
 old = cycle()
@@ -29,6 +30,10 @@ frozen_at_settle = gc.get_freeze_count()
 del old  # a frozen cycle is out of the collector's reach ...
 gc.collect()
 assert gone() is not None
+
+later = [cycle() for _ in range(100)]  # loaded lazily, for the life of the process
+heap.loaded_for_good()
+assert gc.get_freeze_count() >= frozen_at_settle + 200
 
 new = cycle()
 heap.replaced()  # ... until the data it belonged to is replaced

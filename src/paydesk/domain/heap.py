@@ -17,12 +17,23 @@ import gc
 import threading
 
 _lock = threading.Lock()
+_settled = False
 
 
 def settle() -> None:
+    global _settled
     with _lock:
+        _settled = True
         gc.collect()
         gc.freeze()
+
+
+def loaded_for_good() -> None:
+    """Data that stays for the life of the process was just loaded lazily (the segmentation
+    dictionary on the first Chinese text): a settled process freezes it too."""
+    if _settled:
+        with _lock:
+            gc.freeze()
 
 
 def replaced() -> None:

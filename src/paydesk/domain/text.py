@@ -12,6 +12,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from paydesk.domain import heap
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -37,6 +39,7 @@ def _jieba():  # type: ignore[no-untyped-def]
     # payment words jieba would otherwise split ("验证码", "助记词", "到账"…); loaded wherever
     # text is tokenised, so every process (server, CLI, tests) indexes and queries alike
     jieba.load_userdict(str(Path(__file__).with_name("payments_userdict.txt")))
+    heap.loaded_for_good()
     return jieba
 
 

@@ -179,13 +179,13 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
 
 
 def _settle_heap(ctx: AppContext) -> None:
-    """A server's long-lived data is loaded (segmentation dictionary, intent model, KB index),
-    then kept out of the collector's full passes (domain/heap.py). A daemon thread, like the
-    intent warm-up: shutdown never waits for it."""
+    """A server's long-lived data is loaded (intent model, KB index), then kept out of the
+    collector's full passes (domain/heap.py). A daemon thread, like the intent warm-up: shutdown
+    never waits for it."""
     from paydesk.domain import heap
-    from paydesk.domain.text import tokens
 
-    tokens("退款 refund")  # loads the segmentation dictionary
+    # (the segmentation dictionary, ~70 MB, stays unloaded until the first Chinese text, and is
+    # frozen then: heap.loaded_for_good)
     for key in ("intent_model", "kb_index"):
         holder = ctx.extras.get(key)
         if holder is not None:
