@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from paydesk.domain.errors import PermissionDenied
 from paydesk.services import incident_notify, incident_suggest, incident_views, incidents
 from paydesk.services.actors import Actor
-from paydesk.web.deps import ApiActor, Ctx
+from paydesk.web.deps import MAX_ID, ApiActor, Ctx, RowId
 
 router = APIRouter(tags=["incidents"])
-Id = Annotated[int, Path(gt=0, lt=2**31)]
-TicketId = Annotated[int, Field(gt=0, lt=2**31)]
+TicketId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def manager(actor: ApiActor) -> Actor:
@@ -94,18 +93,18 @@ def suggestions(ctx: Ctx, actor: Manager) -> dict[str, Any]:
 
 
 @router.get("/incidents/{incident_id}")
-def get(ctx: Ctx, actor: Manager, incident_id: Id) -> dict[str, Any]:
+def get(ctx: Ctx, actor: Manager, incident_id: RowId) -> dict[str, Any]:
     return incident_views.incident_detail(ctx, actor, incident_id)
 
 
 @router.patch("/incidents/{incident_id}")
-def patch(ctx: Ctx, actor: Manager, incident_id: Id, body: IncidentPatch) -> dict[str, Any]:
+def patch(ctx: Ctx, actor: Manager, incident_id: RowId, body: IncidentPatch) -> dict[str, Any]:
     incidents.update_incident(ctx, actor, incident_id, **body.model_dump())
     return incident_views.incident_detail(ctx, actor, incident_id)
 
 
 @router.post("/incidents/{incident_id}/tickets")
-def link(ctx: Ctx, actor: Manager, incident_id: Id, body: LinkIn) -> dict[str, Any]:
+def link(ctx: Ctx, actor: Manager, incident_id: RowId, body: LinkIn) -> dict[str, Any]:
     ids: list[Any] = list(body.ticket_ids)
     if body.q:
         found = incident_views.search_tickets(ctx, actor, body.q, limit=100)
@@ -114,18 +113,18 @@ def link(ctx: Ctx, actor: Manager, incident_id: Id, body: LinkIn) -> dict[str, A
 
 
 @router.delete("/incidents/{incident_id}/tickets/{ticket_id}", status_code=204)
-def unlink(ctx: Ctx, actor: Manager, incident_id: Id, ticket_id: Id) -> Response:
+def unlink(ctx: Ctx, actor: Manager, incident_id: RowId, ticket_id: RowId) -> Response:
     incidents.unlink_ticket(ctx, actor, incident_id, ticket_id)
     return Response(status_code=204)
 
 
 @router.post("/incidents/{incident_id}/escalate")
-def escalate(ctx: Ctx, actor: Manager, incident_id: Id, body: EscalateIn) -> dict[str, Any]:
+def escalate(ctx: Ctx, actor: Manager, incident_id: RowId, body: EscalateIn) -> dict[str, Any]:
     incidents.escalate(ctx, actor, incident_id, agent_id=body.agent_id, note=body.note)
     return incident_views.incident_detail(ctx, actor, incident_id)
 
 
 @router.post("/incidents/{incident_id}/notify")
-def notify(ctx: Ctx, actor: Manager, incident_id: Id, body: NotifyIn) -> dict[str, Any]:
+def notify(ctx: Ctx, actor: Manager, incident_id: RowId, body: NotifyIn) -> dict[str, Any]:
     """Tell every linked ticket's customer it is fixed (once per ticket) and solve the tickets."""
     return incident_notify.notify_resolved(ctx, actor, incident_id, **body.model_dump()).as_dict()

@@ -12,10 +12,9 @@ from paydesk.services import accounts, refunds
 from paydesk.services import payments as pay
 from paydesk.services import verification as verif
 from paydesk.services.access import access_ticket
-from paydesk.web.deps import ApiActor, Ctx
+from paydesk.web.deps import ApiActor, Ctx, RowId
 
 router = APIRouter(tags=["payments"])
-Id = Annotated[int, Path(gt=0, lt=2**31)]
 
 
 class _In(BaseModel):
@@ -96,7 +95,7 @@ def _txn(d: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/tickets/{ticket_id}/account")
-def ticket_account(ctx: Ctx, actor: ApiActor, ticket_id: Id) -> dict[str, Any]:
+def ticket_account(ctx: Ctx, actor: ApiActor, ticket_id: RowId) -> dict[str, Any]:
     ov = pay.account_overview(ctx, actor, ticket_id, limit=20)
     return {
         "platform": {"name": pay.platform(ctx).name, "available": ov.available, "error": ov.error},
@@ -128,7 +127,7 @@ def search(
 
 
 @router.post("/tickets/{ticket_id}/transactions", status_code=201)
-def link(ctx: Ctx, actor: ApiActor, ticket_id: Id, body: LinkIn) -> dict[str, Any]:
+def link(ctx: Ctx, actor: ApiActor, ticket_id: RowId, body: LinkIn) -> dict[str, Any]:
     return {
         "ticket_id": ticket_id,
         "transaction_id": pay.link_transaction(ctx, actor, ticket_id, body.ref),
@@ -137,14 +136,14 @@ def link(ctx: Ctx, actor: ApiActor, ticket_id: Id, body: LinkIn) -> dict[str, An
 
 @router.delete("/tickets/{ticket_id}/transactions/{ref}", status_code=204)
 def unlink(
-    ctx: Ctx, actor: ApiActor, ticket_id: Id, ref: Annotated[str, Path(max_length=100)]
+    ctx: Ctx, actor: ApiActor, ticket_id: RowId, ref: Annotated[str, Path(max_length=100)]
 ) -> None:
     pay.unlink_transaction(ctx, actor, ticket_id, ref)
 
 
 @router.post("/tickets/{ticket_id}/verifications", status_code=201)
 def start_verification(
-    ctx: Ctx, actor: ApiActor, ticket_id: Id, body: VerificationIn
+    ctx: Ctx, actor: ApiActor, ticket_id: RowId, body: VerificationIn
 ) -> dict[str, Any]:
     with ctx.read() as s:
         customer_id = access_ticket(s, actor, ticket_id).customer_id
@@ -162,38 +161,38 @@ def start_verification(
 
 
 @router.post("/verifications/{verification_id}/check")
-def check_code(ctx: Ctx, actor: ApiActor, verification_id: Id, body: CodeIn) -> dict[str, Any]:
+def check_code(ctx: Ctx, actor: ApiActor, verification_id: RowId, body: CodeIn) -> dict[str, Any]:
     v = verif.check(ctx, actor, verification_id, body.code)
     return {"id": v.id, "status": v.status, "purpose": v.purpose, "role": v.role}
 
 
 @router.post("/tickets/{ticket_id}/account/password-reset")
-def password_reset(ctx: Ctx, actor: ApiActor, ticket_id: Id) -> dict[str, Any]:
+def password_reset(ctx: Ctx, actor: ApiActor, ticket_id: RowId) -> dict[str, Any]:
     accounts.reset_password(ctx, actor, ticket_id)
     return {"status": "sent"}
 
 
 @router.post("/tickets/{ticket_id}/account/contact")
-def change_contact(ctx: Ctx, actor: ApiActor, ticket_id: Id, body: ContactIn) -> dict[str, Any]:
+def change_contact(ctx: Ctx, actor: ApiActor, ticket_id: RowId, body: ContactIn) -> dict[str, Any]:
     return {
         "account": _account(accounts.change_contact(ctx, actor, ticket_id, body.kind, body.value))
     }
 
 
 @router.post("/tickets/{ticket_id}/account/freeze")
-def freeze(ctx: Ctx, actor: ApiActor, ticket_id: Id, body: FreezeIn) -> dict[str, Any]:
+def freeze(ctx: Ctx, actor: ApiActor, ticket_id: RowId, body: FreezeIn) -> dict[str, Any]:
     acct = accounts.set_frozen(ctx, actor, ticket_id, frozen=True, reason=body.reason)
     return {"account": _account(acct)}
 
 
 @router.post("/tickets/{ticket_id}/account/unfreeze")
-def unfreeze(ctx: Ctx, actor: ApiActor, ticket_id: Id, body: FreezeIn) -> dict[str, Any]:
+def unfreeze(ctx: Ctx, actor: ApiActor, ticket_id: RowId, body: FreezeIn) -> dict[str, Any]:
     acct = accounts.set_frozen(ctx, actor, ticket_id, frozen=False, reason=body.reason)
     return {"account": _account(acct)}
 
 
 @router.post("/tickets/{ticket_id}/refunds", status_code=201)
-def request_refund(ctx: Ctx, actor: ApiActor, ticket_id: Id, body: RefundIn) -> dict[str, Any]:
+def request_refund(ctx: Ctx, actor: ApiActor, ticket_id: RowId, body: RefundIn) -> dict[str, Any]:
     req = refunds.request_refund(
         ctx,
         actor,
@@ -222,39 +221,39 @@ def list_refunds(
 
 
 @router.get("/refunds/{request_id}")
-def get_refund(ctx: Ctx, actor: ApiActor, request_id: Id) -> dict[str, Any]:
+def get_refund(ctx: Ctx, actor: ApiActor, request_id: RowId) -> dict[str, Any]:
     with ctx.read() as s:
         refunds.access_refund(s, actor, request_id)
     return refunds.refund_public(refunds.refresh_status(ctx, request_id))
 
 
 @router.post("/refunds/{request_id}/approve")
-def approve(ctx: Ctx, actor: ApiActor, request_id: Id, body: DecisionIn) -> dict[str, Any]:
+def approve(ctx: Ctx, actor: ApiActor, request_id: RowId, body: DecisionIn) -> dict[str, Any]:
     return refunds.refund_public(
         refunds.decide_refund(ctx, actor, request_id, approve=True, note=body.note)
     )
 
 
 @router.post("/refunds/{request_id}/reject")
-def reject(ctx: Ctx, actor: ApiActor, request_id: Id, body: DecisionIn) -> dict[str, Any]:
+def reject(ctx: Ctx, actor: ApiActor, request_id: RowId, body: DecisionIn) -> dict[str, Any]:
     return refunds.refund_public(
         refunds.decide_refund(ctx, actor, request_id, approve=False, note=body.note)
     )
 
 
 @router.post("/refunds/{request_id}/execute")
-def execute(ctx: Ctx, actor: ApiActor, request_id: Id) -> dict[str, Any]:
+def execute(ctx: Ctx, actor: ApiActor, request_id: RowId) -> dict[str, Any]:
     return refunds.refund_public(refunds.execute_refund(ctx, actor, request_id))
 
 
 @router.post("/refunds/{request_id}/check")
-def check_now(ctx: Ctx, actor: ApiActor, request_id: Id) -> dict[str, Any]:
+def check_now(ctx: Ctx, actor: ApiActor, request_id: RowId) -> dict[str, Any]:
     """Ask the platform now about an unconfirmed (or submitted) refund; never refunds twice."""
     return refunds.refund_public(refunds.check_now(ctx, actor, request_id))
 
 
 @router.post("/tickets/{ticket_id}/disputes", status_code=201)
-def open_dispute(ctx: Ctx, actor: ApiActor, ticket_id: Id, body: DisputeIn) -> dict[str, Any]:
+def open_dispute(ctx: Ctx, actor: ApiActor, ticket_id: RowId, body: DisputeIn) -> dict[str, Any]:
     d = refunds.open_dispute(
         ctx,
         actor,
@@ -268,6 +267,6 @@ def open_dispute(ctx: Ctx, actor: ApiActor, ticket_id: Id, body: DisputeIn) -> d
 
 @router.patch("/disputes/{dispute_id}")
 def update_dispute(
-    ctx: Ctx, actor: ApiActor, dispute_id: Id, body: DisputeUpdate
+    ctx: Ctx, actor: ApiActor, dispute_id: RowId, body: DisputeUpdate
 ) -> dict[str, Any]:
     return _dispute(refunds.update_dispute(ctx, actor, dispute_id, body.status))

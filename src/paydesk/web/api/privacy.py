@@ -17,7 +17,6 @@ from paydesk.services import audit, auth, dsr
 from paydesk.web.deps import MAX_ID, ApiActor, Ctx, RowId
 
 router = APIRouter(tags=["privacy"])
-Id = RowId
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or invalid token"},
@@ -94,7 +93,7 @@ def verify_audit(ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
     responses={**ERRORS, 200: {"content": {"application/zip": {}}}},
     response_class=Response,
 )
-def export_customer(ctx: Ctx, actor: ApiActor, customer_id: Id) -> Response:
+def export_customer(ctx: Ctx, actor: ApiActor, customer_id: RowId) -> Response:
     """Everything stored about the customer: customer.json + attachments/, as a zip (admin)."""
     data = dsr.export_customer(ctx, actor, customer_id)
     return Response(
@@ -113,7 +112,7 @@ class ErasureRequest(BaseModel):
 
 @router.post("/customers/{customer_id}/erase", responses=ERRORS)
 def erase_customer(
-    ctx: Ctx, actor: ApiActor, customer_id: Id, body: ErasureRequest
+    ctx: Ctx, actor: ApiActor, customer_id: RowId, body: ErasureRequest
 ) -> dict[str, Any]:
     """Erase/pseudonymise the customer; complaint and transaction tickets stay (retention)."""
     return dsr.erase_customer(ctx, actor, customer_id, body.reason).as_dict()
@@ -146,6 +145,6 @@ def create_token(ctx: Ctx, actor: ApiActor, body: TokenCreate) -> dict[str, Any]
 
 
 @router.delete("/tokens/{token_id}", status_code=204, responses=ERRORS)
-def revoke_token(ctx: Ctx, actor: ApiActor, token_id: Id) -> Response:
+def revoke_token(ctx: Ctx, actor: ApiActor, token_id: RowId) -> Response:
     auth.revoke_token(ctx, actor, token_id)
     return Response(status_code=204)

@@ -16,7 +16,6 @@ from paydesk.services import assignment, routing
 from paydesk.web.deps import MAX_ID, ApiActor, Ctx, RowId
 
 router = APIRouter(tags=["routing"])
-Id = RowId
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or invalid token"},
@@ -98,25 +97,25 @@ def create_rule(ctx: Ctx, actor: ApiActor, body: RuleCreate) -> dict[str, Any]:
 
 
 @router.get("/routing/rules/{rule_id}", responses=ERRORS)
-def get_rule(ctx: Ctx, actor: ApiActor, rule_id: Id) -> dict[str, Any]:
+def get_rule(ctx: Ctx, actor: ApiActor, rule_id: RowId) -> dict[str, Any]:
     return routing.rule_detail(ctx, actor, rule_id)
 
 
 @router.put("/routing/rules/{rule_id}", responses=ERRORS)
-def update_rule(ctx: Ctx, actor: ApiActor, rule_id: Id, body: RuleIn) -> dict[str, Any]:
+def update_rule(ctx: Ctx, actor: ApiActor, rule_id: RowId, body: RuleIn) -> dict[str, Any]:
     """Replace the rule; `changes` says what changed (field → [old, new])."""
     changes = routing.update_rule(ctx, actor, rule_id, _data(body))
     return {**routing.rule_detail(ctx, actor, rule_id), "changes": changes}
 
 
 @router.post("/routing/rules/{rule_id}/move", responses=ERRORS)
-def move_rule(ctx: Ctx, actor: ApiActor, rule_id: Id, body: Move) -> dict[str, Any]:
+def move_rule(ctx: Ctx, actor: ApiActor, rule_id: RowId, body: Move) -> dict[str, Any]:
     routing.move_rule(ctx, actor, rule_id, body.position)
     return routing.rule_detail(ctx, actor, rule_id)
 
 
 @router.delete("/routing/rules/{rule_id}", status_code=204, responses=ERRORS)
-def delete_rule(ctx: Ctx, actor: ApiActor, rule_id: Id) -> Response:
+def delete_rule(ctx: Ctx, actor: ApiActor, rule_id: RowId) -> Response:
     routing.delete_rule(ctx, actor, rule_id)
     return Response(status_code=204)
 
@@ -128,7 +127,9 @@ def preview(ctx: Ctx, actor: ApiActor, body: PreviewIn) -> dict[str, Any]:
 
 
 @router.put("/routing/queues/{queue_id}/assignment", responses=ERRORS)
-def set_assignment(ctx: Ctx, actor: ApiActor, queue_id: Id, body: AssignmentIn) -> dict[str, Any]:
+def set_assignment(
+    ctx: Ctx, actor: ApiActor, queue_id: RowId, body: AssignmentIn
+) -> dict[str, Any]:
     assignment.set_queue_assignment(ctx, actor, queue_id, body.mode, body.max_open)
     return next(q for q in assignment.queue_settings(ctx, actor) if q["id"] == queue_id)
 
@@ -140,11 +141,13 @@ def agent_loads(ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
 
 
 @router.get("/customers/{customer_id}/tags", responses=ERRORS)
-def get_customer_tags(ctx: Ctx, actor: ApiActor, customer_id: Id) -> dict[str, Any]:
+def get_customer_tags(ctx: Ctx, actor: ApiActor, customer_id: RowId) -> dict[str, Any]:
     return {"tags": routing.customer_tags(ctx, actor, customer_id)}
 
 
 @router.put("/customers/{customer_id}/tags", responses=ERRORS)
-def put_customer_tags(ctx: Ctx, actor: ApiActor, customer_id: Id, body: TagsIn) -> dict[str, Any]:
+def put_customer_tags(
+    ctx: Ctx, actor: ApiActor, customer_id: RowId, body: TagsIn
+) -> dict[str, Any]:
     """Replace the customer's tags (lower-cased, unique, at most 20 × 40 characters)."""
     return {"tags": routing.set_customer_tags(ctx, actor, customer_id, list(body.tags))}
