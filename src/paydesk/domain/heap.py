@@ -37,7 +37,7 @@ def loaded_for_good() -> None:
 
 
 def replaced() -> None:
-    if gc.get_freeze_count() == 0:
+    if not _settled:
         return
     with _lock:
         gc.unfreeze()
