@@ -91,7 +91,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def out_of_range(request: Request, exc: Exception) -> Response:
         # a number the database cannot hold (SQLite: > 64 bits; PostgreSQL: out of its column's
         # range) that got past validation: the client's input, not our failure
-        log.info("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        # (the type only: the driver's message carries the statement's parameters)
+        log.info("%s on %s %s", type(exc).__name__, request.method, request.url.path)
         message = "a number in the request is out of range"
         if wants_html(request):
             return _page(request, 400, message)
