@@ -344,8 +344,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
             for e in await stream.catch_up():
                 conn.send(e)
             while held:
-                got = stream.offer(held.popleft())
-                for e in await stream.catch_up() if got is None else got:
+                for e in await stream.accept(held.popleft()):
                     conn.send(e)
         except Exception:  # the client resumes from its last seq on reconnect
             log.exception("chat catch-up failed")
