@@ -82,7 +82,22 @@ def _drop_pg(base: object, name: str) -> None:
         pass
 
 
+# a migrated worker database → its tables that tests write (listed once, after migrating)
 _PG_TABLES: dict[str, list[str]] = {}
+
+
+def _pg_migrate(ctx: AppContext) -> None:
+    prepare(ctx)
+    with ctx.engine.connect() as conn:
+        _PG_TABLES[ctx.settings.database_url] = sorted(
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                    "AND tablename NOT IN ('alembic_version', 'workspaces', 'counters')"
+                )
+            )
+        )
 
 
 def _pg_reset(ctx: AppContext) -> None:
@@ -90,19 +105,7 @@ def _pg_reset(ctx: AppContext) -> None:
     sequences that moved (one round trip each), DELETE those rows with foreign-key triggers off
     and restart those sequences. TRUNCATE of every table cost ~1 s per test (a new file per
     table, synced at commit); this costs ~20 ms. A table with many rows is truncated instead."""
-    url = ctx.settings.database_url
-    names = _PG_TABLES.get(url)
-    if names is None:
-        with ctx.engine.connect() as conn:
-            names = _PG_TABLES[url] = sorted(
-                r[0]
-                for r in conn.execute(
-                    text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname='public' "
-                        "AND tablename NOT IN ('alembic_version', 'workspaces', 'counters')"
-                    )
-                )
-            )
+    names = _PG_TABLES[ctx.settings.database_url]
     probe = " UNION ALL ".join(
         f'(SELECT \'{n}\', EXISTS (SELECT 1 FROM "{n}" OFFSET 5000) FROM "{n}" LIMIT 1)'
         for n in names
@@ -191,20 +194,17 @@ def settings(
     )
 
 
-_PG_MIGRATED: set[str] = set()
-
-
 @pytest.fixture
 def ctx(settings: Settings, db_kind: str) -> Iterator[AppContext]:
     """A context on a migrated, seeded database. Migrations run once per process and database
     (the SQLite template; each worker's PostgreSQL database); every test then starts from the
-    seeded rows only (a copy of the template; TRUNCATE and seed again on PostgreSQL)."""
+    seeded rows only (a copy of the template; on PostgreSQL the last test's rows are deleted
+    and the seed runs again)."""
     engine = make_engine(settings.database_url, pool_size=5)
     c = build_context(settings, engine=engine)
     if db_kind == "postgresql":
-        if settings.database_url not in _PG_MIGRATED:
-            prepare(c)
-            _PG_MIGRATED.add(settings.database_url)
+        if settings.database_url not in _PG_TABLES:
+            _pg_migrate(c)
         _pg_reset(c)
         seed(c)
     yield c
