@@ -20,19 +20,18 @@ transaction (`ingest.ingest_wave`, `intake.receive_many`).
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import re
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 from paydesk.channels.email.charsets import decode_header_value
 from paydesk.domain.text import tokens
+from paydesk.services import files
 from paydesk.services.context import AppContext
 from paydesk.services.email.ingest import IngestOutcome, ingest_wave
 
@@ -172,7 +171,7 @@ def _ingest_chunk(
 ) -> Iterator[tuple[str, IngestOutcome | Exception]]:
     raws = [data for _, data in batch if isinstance(data, bytes)]
     try:
-        stored = iter(store_many(ctx.settings.data_dir, "mail", raws))
+        stored = iter(files.store_many(ctx.settings.data_dir, "mail", raws))
     except OSError as exc:
         for name, _ in batch:
             yield name, exc
@@ -262,43 +261,3 @@ def independent_groups(items: list[bytes | Exception]) -> list[list[int]]:
     for i in range(len(items)):
         groups.setdefault(find(i), []).append(i)
     return list(groups.values())
-
-
-def store_many(data_dir: Path, area: str, blobs: list[bytes]) -> list[tuple[str, str]]:
-    """Content-addressed like `services.files.store_bytes`, written and fsynced in parallel
-    (concurrent fsyncs share journal commits)."""
-    keys: list[tuple[str, str]] = []
-    todo: dict[str, tuple[str, bytes]] = {}  # final path → (temporary path, bytes)
-    folders: set[str] = set()
-    base = os.fspath(data_dir)
-    for data in blobs:
-        digest = hashlib.sha256(data).hexdigest()
-        key = f"{area}/{digest[:2]}/{digest}"
-        keys.append((key, digest))
-        path = os.path.join(base, key)
-        if path in todo or os.path.exists(path):
-            continue
-        folder = os.path.dirname(path)
-        if folder not in folders:
-            os.makedirs(folder, exist_ok=True)
-            folders.add(folder)
-        tmp = os.path.join(folder, f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
-        todo[path] = (tmp, data)
-
-    def write(item: tuple[str, bytes]) -> None:
-        tmp, data = item
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    if todo:
-        with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
-            list(pool.map(write, todo.values()))
-        for path, (tmp, _) in todo.items():
-            os.replace(tmp, path)
-    return keys
