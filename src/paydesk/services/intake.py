@@ -92,7 +92,7 @@ class _Prepared:
     findings: list[dict[str, Any]] = field(default_factory=list)
     # segmented search text, computed before the write lock: of subject + body for a new ticket,
     # of the body for a follow-up (msg.ticket_id set)
-    search: str | None = None
+    search: str = ""
 
 
 def new_ticket_subject(subject: str, body: str) -> str:
@@ -222,7 +222,12 @@ def _prepare(ctx: AppContext, msg: InboundMessage, actor: Actor) -> _Prepared:
     # an explicit category is taken as is; otherwise the group committer classifies the items of
     # a batch together (a model call for many texts costs little more than for one)
     category = Category(msg.category) if msg.category else None
-    item = _Prepared(
+    if msg.ticket_id is None:
+        subj = new_ticket_subject(subject.text, body.text)
+        search = search_text(f"{subj}\n{body.text}")[:SEARCH_TEXT_LIMIT]
+    else:
+        search = search_text(body.text)
+    return _Prepared(
         actor,
         msg,
         idents,
@@ -234,13 +239,8 @@ def _prepare(ctx: AppContext, msg: InboundMessage, actor: Actor) -> _Prepared:
         locale,
         category,
         [f.as_dict() for f in subject.findings + body.findings] + name_findings,
+        search,
     )
-    if msg.ticket_id is None:
-        subj = new_ticket_subject(subject.text, body.text)
-        item.search = search_text(f"{subj}\n{body.text}")[:SEARCH_TEXT_LIMIT]
-    else:
-        item.search = search_text(body.text)
-    return item
 
 
 def _submit(ctx: AppContext, item: _Prepared, failed: BaseException | None = None) -> IntakeResult:
@@ -469,7 +469,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
             p = items[i]
             assert p.category is not None
             subj = new_ticket_subject(p.subject.text, p.body.text)
-            if p.search is not None and p.msg.ticket_id is None:
+            if p.msg.ticket_id is None:
                 st = p.search
             else:  # a follow-up of a closed ticket: its new ticket is searched by subject too
                 st = search_text(f"{subj}\n{p.body.text}")[:SEARCH_TEXT_LIMIT]
@@ -514,8 +514,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
             status = rules.status_after_customer_message(Status(row.status)).value
             st = row.search_text
             if len(st) < SEARCH_TEXT_LIMIT:
-                more = p.search if p.search is not None else search_text(p.body.text)
-                st = (st + " " + more)[:SEARCH_TEXT_LIMIT]
+                st = (st + " " + p.search)[:SEARCH_TEXT_LIMIT]
             updates.append(
                 {
                     "tid": row.id,
