@@ -17,7 +17,7 @@ def cycle():
     a.other, b.other = b, a
     return a
 
-heap.replaced()  # never settled: does nothing
+assert heap.replaced() is False  # never settled: does nothing
 heap.loaded_for_good()
 assert gc.get_freeze_count() == 0
 
@@ -36,7 +36,7 @@ heap.loaded_for_good()
 assert gc.get_freeze_count() >= frozen_at_settle + 200
 
 new = cycle()
-heap.replaced()  # ... until the data it belonged to is replaced
+assert heap.replaced() is True  # ... until the data it belonged to is replaced
 assert gone() is None
 assert gc.get_freeze_count() > 0 and new.other.other is new
 print("ok", frozen_at_settle)

@@ -596,11 +596,13 @@ def snippet(doc: Doc, query: str, width: int = 200) -> str:
 TRIM_AFTER_DOCS = 1000  # builds smaller than this leave little behind (~8 MB per 1,000 articles)
 
 
-def _trim_heap() -> None:
+def _trim_heap(*, collect: bool = True) -> None:
     """Hand the build's freed temporaries back to the OS: glibc keeps freed heap pages mapped,
     so without this a server's resident memory stays at the build's peak (~80 MB more at
-    10,000 articles). A no-op where malloc_trim does not exist."""
-    gc.collect()
+    10,000 articles). A no-op where malloc_trim does not exist. `collect=False`: a full
+    collection just ran."""
+    if collect:
+        gc.collect()
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):
@@ -658,10 +660,11 @@ class IndexHolder:
             self._built = wanted
             big = len(docs) >= TRIM_AFTER_DOCS
             del docs
-            if replacing:
-                heap.replaced()  # a settled server frees the old snapshot
+            # a settled server frees the old snapshot (one full collection, which the trim
+            # below then need not repeat)
+            collected = replacing and heap.replaced()
             if big:  # a full collection costs ~0.1–0.5 s in a big process: only worth it at scale
-                _trim_heap()
+                _trim_heap(collect=not collected)
             return True
         finally:
             self._lock.release()

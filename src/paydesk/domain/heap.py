@@ -36,10 +36,12 @@ def loaded_for_good() -> None:
             gc.freeze()
 
 
-def replaced() -> None:
+def replaced() -> bool:
+    """True when it ran a full collection (a settled process)."""
     if not _settled:
-        return
+        return False
     with _lock:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+    return True
