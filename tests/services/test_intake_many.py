@@ -39,3 +39,32 @@ def test_receive_many_writes_independent_items_and_reports_each(ctx) -> None:  #
     # committed before the answer: a later single receive of the same key is a duplicate
     later = intake.receive(ctx, msg("c@example.com", "Card declined twice", key="k-c"))
     assert later.action == "duplicate" and later.ticket_id == c.ticket_id
+
+
+def test_a_batch_maps_every_new_row_to_its_own_item(ctx) -> None:  # type: ignore[no-untyped-def]
+    """Ids of a batch's multi-row INSERTs (customers, tickets, conversations, messages) go back
+    to the right items: on SQLite they are read from one RETURNING per statement, not row by
+    row."""
+    from paydesk.store.customers import CustomerIdentity
+    from paydesk.store.tickets import Conversation
+
+    items = [
+        msg(f"m{i}@example.com", f"Body number {i}", subject=f"Subject {i}") for i in range(40)
+    ]
+    out = intake.receive_many(ctx, items)
+    with ctx.read() as s:
+        for i, r in enumerate(out):
+            assert isinstance(r, intake.IntakeResult) and r.action == "created"
+            t = s.get(Ticket, r.ticket_id)
+            m = s.get(Message, r.message_id)
+            assert t is not None and m is not None
+            assert (t.subject, m.body, m.ticket_id) == (f"Subject {i}", f"Body number {i}", t.id)
+            assert t.customer_id == r.customer_id == m.author_customer_id
+            conv = s.get(Conversation, m.conversation_id)
+            assert conv is not None and conv.ticket_id == t.id
+            owner = s.scalar(
+                select(CustomerIdentity.customer_id).where(
+                    CustomerIdentity.value == f"m{i}@example.com"
+                )
+            )
+            assert owner == t.customer_id

@@ -391,6 +391,20 @@ def _committer(ctx: AppContext) -> GroupCommitter:
 # --- the batch write: multi-row Core statements (this is the desk's hottest write path) ------
 
 
+def _insert_ids(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT `rows` (multi-row statements) and return their new ids in the order of `rows`.
+
+    PostgreSQL: SQLAlchemy orders RETURNING by parameter (sequence sentinel). SQLite has no such
+    sentinel, and `sort_by_parameter_order` there falls back to one INSERT per row, all under
+    the write lock. We hold SQLite's only write transaction and these tables' ids are rowids, which
+    an INSERT assigns in increasing order of its VALUES rows (the largest id + 1 each), and
+    SQLAlchemy runs the statements of an executemany in order: the ascending ids are the rows'."""
+    if conn.dialect.name != "sqlite":
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(conn.execute(stmt, rows).scalars())
+    return sorted(conn.execute(insert(table).returning(table.c.id), rows).scalars())
+
+
 def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> list[IntakeResult]:
     conn = uow.session.connection()
     now = utcnow()
@@ -500,11 +514,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
                 }
             )
             rows[-1].update(sla.intake_columns(ctx, conn, rows[-1], now))  # SLA, same INSERT
-        ids = (
-            conn.execute(insert(_T).returning(_T.c.id, sort_by_parameter_order=True), rows)
-            .scalars()
-            .all()
-        )
+        ids = _insert_ids(conn, _T, rows)
         for i, tid, row in zip(new_idx, ids, rows, strict=True):
             tickets[i] = SimpleNamespace(id=tid, **row)
     if append_idx:
@@ -571,11 +581,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
         }
         for i in live
     ]
-    msg_ids = (
-        conn.execute(insert(_M).returning(_M.c.id, sort_by_parameter_order=True), msg_rows)
-        .scalars()
-        .all()
-    )
+    msg_ids = _insert_ids(conn, _M, msg_rows)
     messages = {
         i: SimpleNamespace(id=mid, **row)
         for i, mid, row in zip(live, msg_ids, msg_rows, strict=True)
@@ -717,11 +723,7 @@ def _customers(conn: Connection, items: list[_Prepared], now: Any) -> list[int]:
         slots.append(slot)
     new_ids: list[int] = []
     if new_rows:
-        new_ids = list(
-            conn.execute(
-                insert(_CU).returning(_CU.c.id, sort_by_parameter_order=True), new_rows
-            ).scalars()
-        )
+        new_ids = _insert_ids(conn, _CU, new_rows)
 
     def resolve(slot: int | str) -> int:
         return new_ids[int(slot[4:])] if isinstance(slot, str) else slot
@@ -779,16 +781,13 @@ def _conversations(
             todo.setdefault(k, []).append(i)
     if todo:
         keys = list(todo)
-        ids = (
-            conn.execute(
-                insert(_C).returning(_C.c.id, sort_by_parameter_order=True),
-                [
-                    {"ticket_id": t, "channel": c, "external_ref": r, "created_at": now}
-                    for t, c, r in keys
-                ],
-            )
-            .scalars()
-            .all()
+        ids = _insert_ids(
+            conn,
+            _C,
+            [
+                {"ticket_id": t, "channel": c, "external_ref": r, "created_at": now}
+                for t, c, r in keys
+            ],
         )
         for k, cid in zip(keys, ids, strict=True):
             for i in todo[k]:
