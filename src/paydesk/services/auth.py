@@ -270,6 +270,26 @@ def list_tokens(ctx: AppContext, actor: Actor) -> list[dict[str, object]]:
         ]
 
 
+def cached_token_scopes(ctx: AppContext, raw: str) -> tuple[bool, list[str] | None]:
+    """(found, scopes) from this process's short cache of `token_scopes`, with no I/O: the
+    event loop asks this first and hands `token_scopes` to a thread only on a miss."""
+    import time
+
+    hit = ctx.extras.setdefault("token_scopes", {}).get(sha256(raw))
+    if hit and hit[1] > time.monotonic():
+        return True, hit[0]
+    return False, None
+
+
+def cached_token_actor(ctx: AppContext, raw: str) -> Actor | None:
+    """The actor of a live token from this process's short cache of `resolve_token` (no I/O);
+    None when not cached (unknown, revoked, or not looked up in the last few seconds)."""
+    import time
+
+    hit = ctx.extras.setdefault("token_cache", {}).get(sha256(raw))
+    return hit[0] if hit and hit[1] > time.monotonic() else None  # type: ignore[no-any-return]
+
+
 def token_scopes(ctx: AppContext, raw: str) -> list[str] | None:
     """Scopes of a live token (None when unknown or revoked). Cached like `resolve_token`."""
     import time

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from paydesk.domain.errors import Unauthenticated
 from paydesk.services.actors import Actor
-from paydesk.services.auth import resolve_token
+from paydesk.services.auth import cached_token_actor, resolve_token
 from paydesk.services.context import AppContext
 
 
@@ -22,12 +23,19 @@ MAX_ID = 2_147_483_647  # row ids are 32-bit integers in PostgreSQL
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]  # a path id out of range is a 422, never a 500
 
 
-def api_actor(request: Request, ctx: Ctx) -> Actor:
-    """Bearer token, or an agent console session (the console's own fetches use the API)."""
+async def api_actor(request: Request, ctx: Ctx) -> Actor:
+    """Bearer token, or an agent console session (the console's own fetches use the API).
+    `async` like `get_ctx`: a token used in the last seconds is answered from the process's
+    cache on the event loop; a lookup that reads the database runs in the thread pool."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return resolve_token(ctx, token.strip())
+        raw = token.strip()
+        return cached_token_actor(ctx, raw) or await run_in_threadpool(resolve_token, ctx, raw)
+    return await run_in_threadpool(_session_actor, request, ctx)
+
+
+def _session_actor(request: Request, ctx: AppContext) -> Actor:
     from paydesk.web.sessions import staff_session
 
     info = staff_session(request, ctx)

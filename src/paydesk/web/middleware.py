@@ -231,9 +231,12 @@ class Guards:
         kind, _, token = auth.partition(" ")
         if kind.lower() != "bearer" or not token.strip():
             return None
-        from paydesk.services.auth import scope_allows, token_scopes
+        from paydesk.services.auth import cached_token_scopes, scope_allows, token_scopes
 
-        scopes = await asyncio.to_thread(token_scopes, ctx, token.strip())
+        # a token seen in the last seconds is answered here, without a thread hand-off
+        found, scopes = cached_token_scopes(ctx, token.strip())
+        if not found:
+            scopes = await asyncio.to_thread(token_scopes, ctx, token.strip())
         if scopes is None:
             return None  # unknown/revoked: the route's dependency answers 401
         if not scope_allows(scopes, area.group(1), method not in ("GET", "HEAD", "OPTIONS")):
