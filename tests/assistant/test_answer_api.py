@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from paydesk.services.assistant import answer
+from paydesk.web.api.assistant import Answer
+from paydesk.web.api.kb import SearchResults
 
 
 def ask(client, message, locale=None):  # type: ignore[no-untyped-def]
     payload = {"message": message} if locale is None else {"message": message, "locale": locale}
     r = client.post("/api/v1/assistant/answer", json=payload)
     assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    # the route serialises by itself: its body must still be exactly the documented model
+    assert Answer.model_validate(r.json()).model_dump() == r.json()
     return r.json()
 
 
@@ -17,6 +22,8 @@ def test_search_bilingual_typos_mixed_and_cross_lingual(client, help_center):
         params = {"q": q} if locale is None else {"q": q, "locale": locale}
         r = client.get("/api/v1/kb/search", params=params)
         assert r.status_code == 200
+        assert r.headers["content-type"] == "application/json"
+        assert SearchResults.model_validate(r.json()).model_dump() == r.json()
         res = r.json()["results"]
         assert set(res[0]) >= {"id", "title", "score", "snippet"}
         return res[0]["id"]

@@ -13,7 +13,10 @@ from paydesk.services.auth import cached_token_actor, resolve_token
 from paydesk.services.context import AppContext
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    """`async` although it awaits nothing: FastAPI runs a plain-function dependency in the
+    thread pool, i.e. one thread hand-off per request just to read an attribute (on a busy
+    machine each hand-off can wait milliseconds for a core)."""
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
