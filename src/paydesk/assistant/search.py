@@ -249,6 +249,7 @@ class KbIndex:
         self._build_chars()
         self._build_semantic()
         self.public = np.array([d.visibility == "public" for d in self.docs], dtype=bool)
+        self.all_public = bool(self.public.all())  # then a public search masks nothing
 
     # ---------- build ----------
     def _doc_tokens(self, d: Doc) -> tuple[str, ...]:
@@ -477,7 +478,7 @@ class KbIndex:
             else:
                 semantic = self.lead_p @ (qvec @ self.proj)
             fused = W_SEMANTIC * semantic + W_CHARS * chars + W_LEXICAL * lex_norm
-            if not include_internal:
+            if not include_internal and not self.all_public:
                 fused = np.where(self.public, fused, -1.0)
             if self.proj is not None:  # stage 1b: exact cosine for the best candidates
                 k = min(self.EXACT_CANDIDATES, n)
@@ -508,18 +509,19 @@ class KbIndex:
         # families: the best member, helped by its translations (cross-lingual evidence)
         fam_score: dict[str, float] = {}
         fam_best: dict[str, int] = {}
-        for i in cand:
-            if fused[i] < 0:
+        score = fused.item  # Python floats: numpy scalars cost more than this arithmetic
+        for i in cand.tolist():
+            sc = score(i)
+            if sc < 0:
                 continue
             fam = self.family[i]
             if fam in fam_best:
                 continue
-            others = [j for j in self.members[fam].values() if j != i and fused[j] >= 0]
-            other = max((float(fused[j]) for j in others), default=None)
-            sc = float(fused[i])
+            member_scores = (score(j) for j in self.members[fam].values() if j != i)
+            other = max((x for x in member_scores if x >= 0), default=None)
             if other is not None:
                 sc = (1 - self.FAMILY_WEIGHT) * sc + self.FAMILY_WEIGHT * other
-            fam_best[fam] = int(i)
+            fam_best[fam] = i
             fam_score[fam] = sc
         ranked = sorted(fam_score, key=lambda f: -fam_score[f])
         hits: list[Hit] = []
@@ -550,8 +552,9 @@ class KbIndex:
         agreement = 0.0
         if ranked:
             top = ranked[0]
+            shown_ok = fused >= 0
             for signal in (semantic, chars, lex_norm):
-                j = int(np.argmax(np.where(fused >= 0, signal, -1.0)))
+                j = int(np.argmax(np.where(shown_ok, signal, -1.0)))
                 agreement += self.family[j] == top
             agreement /= 3
         return SearchResult(hits, float(margin), unknown / max(len(qtoks), 1), agreement)
