@@ -54,6 +54,26 @@ def test_audit_chain_is_append_only_and_tamper_evident(api, ctx, monkeypatch):
     assert orjson.loads(out.stdout.splitlines()[0])["first_broken_id"] == 2
 
 
+def test_a_backlog_is_sealed_a_batch_per_transaction_into_one_unbroken_chain(ctx, monkeypatch):
+    from paydesk.services.actors import system_actor
+
+    monkeypatch.setattr(audit, "SEAL_BATCH", 7)
+    actor = system_actor()
+    with ctx.uow() as uow:
+        for i in range(30):
+            audit.record(uow.session, actor, "test.event", details={"i": i, "note": "x" * i})
+    with ctx.uow() as uow:
+        # the caller's own unflushed event is chained too
+        audit.record(uow.session, actor, "test.last")
+        assert audit.seal_chain(uow.session, batch=7) == 7
+    assert audit.seal_pending(ctx) == 24  # 31 events: 7 + 7 + 7 + 3 after the first 7
+    assert audit.seal_pending(ctx) == 0
+    with ctx.read() as s:
+        report = audit.verify_report(s)
+        unsealed = s.scalar(text("SELECT count(*) FROM audit_events WHERE hash = ''"))
+    assert report["ok"] and report["sealed"] == 31 and unsealed == 0
+
+
 def test_auditor_search_and_token_scopes(api, ctx):
     t = new_ticket(api, "hello")
     cid = api.get(f"/api/v1/tickets/{t['id']}").json()["customer"]["id"]

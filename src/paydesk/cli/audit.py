@@ -21,11 +21,10 @@ def _ctx() -> AppContext:
 @app.command("verify")
 def verify() -> None:
     """Seal pending events, recompute the chain; exit 1 and name the first broken event."""
-    from paydesk.services.audit import seal_chain, verify_report
+    from paydesk.services.audit import seal_pending, verify_report
 
     ctx = _ctx()
-    with ctx.uow() as uow:
-        seal_chain(uow.session)
+    seal_pending(ctx)
     with ctx.read() as s:
         report = verify_report(s)
     typer.echo(orjson.dumps(report).decode())

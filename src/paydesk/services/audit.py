@@ -15,13 +15,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from paydesk.domain.errors import InvalidInput
 from paydesk.domain.permissions import Perm
 from paydesk.domain.redaction import redact
 from paydesk.services.actors import Actor
+from paydesk.services.context import AppContext
 from paydesk.services.uow import UnitOfWork
 from paydesk.store.audit import AuditEvent
 from paydesk.store.base import utcnow
@@ -91,7 +92,9 @@ def append(session: Session, actor: Actor, action: str, **fields: Any) -> None:
     session.execute(insert(AuditEvent), [audit_row(actor, action, **fields)])
 
 
-def event_digest(prev_hash: str, ev: AuditEvent) -> str:
+def event_digest(prev_hash: str, ev: Any) -> str:
+    """Hash of one event chained to its predecessor's; `ev` is an AuditEvent or a row of its
+    columns."""
     body = {
         "id": ev.id,
         "at": ev.at.isoformat(),
@@ -106,26 +109,70 @@ def event_digest(prev_hash: str, ev: AuditEvent) -> str:
     ).hexdigest()
 
 
-def seal_chain(session: Session, batch: int = 5000) -> int:
-    """Chain every unsealed event (caller commits). Returns how many were sealed.
+_DIGESTED = (
+    _AUDIT.c.id,
+    _AUDIT.c.at,
+    _AUDIT.c.actor_type,
+    _AUDIT.c.actor_id,
+    _AUDIT.c.actor_name,
+    _AUDIT.c.action,
+    _AUDIT.c.object_type,
+    _AUDIT.c.object_id,
+    _AUDIT.c.customer_id,
+    _AUDIT.c.details,
+)
+_SEAL = (
+    update(_AUDIT)
+    .where(_AUDIT.c.id == bindparam("b_id"))
+    .values(prev_hash=bindparam("b_prev"), hash=bindparam("b_hash"))
+)
+SEAL_BATCH = 1000
 
-    On PostgreSQL a transaction-scoped advisory lock makes concurrent sealers take turns.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
-    last = session.scalars(
-        select(AuditEvent).where(AuditEvent.hash != "").order_by(AuditEvent.id.desc()).limit(1)
+
+def seal_chain(session: Session, batch: int = SEAL_BATCH) -> int:
+    """Chain up to `batch` unsealed events, oldest first (caller commits). Returns how many were
+    sealed: `batch` means more may be waiting.
+
+    Core statements, one executemany UPDATE: sealing keeps pace with a busy desk (an ORM
+    update per row cost ~0.4 ms and held the write lock meanwhile). On PostgreSQL a
+    transaction-scoped advisory lock makes concurrent sealers take turns."""
+    session.flush()  # events added in the caller's transaction are chained too
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+    last = conn.execute(
+        select(_AUDIT.c.id, _AUDIT.c.hash)
+        .where(_AUDIT.c.hash != "")
+        .order_by(_AUDIT.c.id.desc())
+        .limit(1)
     ).first()
     prev = last.hash if last else ""
-    after = last.id if last else 0
-    todo = session.scalars(
-        select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(batch)
+    todo = conn.execute(
+        select(*_DIGESTED)
+        .where(_AUDIT.c.id > (last.id if last else 0))
+        .order_by(_AUDIT.c.id)
+        .limit(batch)
     ).all()
+    links = []
     for ev in todo:
-        ev.prev_hash = prev
-        ev.hash = event_digest(prev, ev)
-        prev = ev.hash
-    return len(todo)
+        digest = event_digest(prev, ev)
+        links.append({"b_id": ev.id, "b_prev": prev, "b_hash": digest})
+        prev = digest
+    if links:
+        conn.execute(_SEAL, links)
+    return len(links)
+
+
+def seal_pending(ctx: AppContext) -> int:
+    """Seal everything unsealed, a batch per transaction (the write lock is held for one batch at
+    a time, so a backlog never stalls the desk's other writes). Returns how many were sealed."""
+    total = 0
+    while True:
+        with ctx.uow() as uow:
+            n = seal_chain(uow.session)
+        total += n
+        if n < SEAL_BATCH:
+            return total
 
 
 def verify_chain(session: Session) -> int | None:

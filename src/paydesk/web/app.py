@@ -199,15 +199,11 @@ def _settle_heap(ctx: AppContext) -> None:
 
 async def _background(ctx: AppContext) -> None:
     """Periodic housekeeping of this process: seal the audit chain."""
-    from paydesk.services.audit import seal_chain
-
-    def seal() -> None:
-        with ctx.uow() as uow:
-            seal_chain(uow.session)
+    from paydesk.services.audit import seal_pending
 
     while True:
         await asyncio.sleep(2.0)
         try:
-            await asyncio.to_thread(seal)
+            await asyncio.to_thread(seal_pending, ctx)
         except Exception:
             log.exception("audit sealing failed")

@@ -82,8 +82,7 @@ def search_audit(
 def verify_audit(ctx: Ctx, actor: ApiActor) -> dict[str, Any]:
     """Seal pending events, then recompute the whole hash chain."""
     actor.require(Perm.AUDIT_READ)
-    with ctx.uow() as uow:
-        audit.seal_chain(uow.session)
+    audit.seal_pending(ctx)
     with ctx.read() as s:
         return audit.verify_report(s)
 
