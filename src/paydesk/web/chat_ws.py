@@ -52,7 +52,7 @@ def _send_pool() -> ThreadPoolExecutor:
     write them in one transaction, instead of queueing behind the loop's small default pool."""
     global _SEND_POOL
     if _SEND_POOL is None:
-        _SEND_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="chat-send")
+        _SEND_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="chat-send")
     return _SEND_POOL
 
 
@@ -190,10 +190,13 @@ async def _run(conn: Conn, reader: Any, extra: Sequence[asyncio.Task[Any]] = ())
 
 class _Ticker:
     """One task per event loop for every visitor socket's heartbeat and queue updates (instead
-    of a sleeping task per socket): waiting visitors get their queue position every
-    QUEUE_POLL_SECONDS, the others a ping every HEARTBEAT_SECONDS."""
+    of a sleeping task per socket): waiting visitors hear of a new queue position (checked every
+    QUEUE_POLL_SECONDS against the per-process snapshot), every socket gets a ping every
+    HEARTBEAT_SECONDS. An unchanged position is not sent again: with thousands of waiting
+    visitors that was a burst of thousands of frames every interval."""
 
     TICK = 5.0
+    SLICE = 256  # sockets served per turn of the event loop
     _by_loop: dict[asyncio.AbstractEventLoop, _Ticker] = {}
 
     def __init__(self, ctx: AppContext) -> None:
@@ -226,19 +229,20 @@ class _Ticker:
             while self.members:
                 await asyncio.sleep(self.TICK)
                 n += 1
-                for conn, state, sess_id in list(self.members.values()):
+                for k, (conn, state, sess_id) in enumerate(list(self.members.values())):
+                    if k % self.SLICE == self.SLICE - 1:
+                        await asyncio.sleep(0)  # thousands of sockets: let messages through
                     if conn.closed:
                         continue
                     try:
-                        if state["status"] in presence_svc.WAITING:
-                            if n % queue_every:
-                                continue
+                        if state["status"] in presence_svc.WAITING and n % queue_every == 0:
                             pos = await _queue_position(self.ctx, sess_id)
-                            if pos is not None:
+                            # a new position (or wait) is news; an unchanged one only a heartbeat
+                            if pos is not None and pos != state.get("queue"):
+                                state["queue"] = pos
                                 conn.send({"type": "queue", **pos})
                                 continue
-                            conn.send({"type": "ping", "at": time.time()})
-                        elif n % ping_every == 0:
+                        if n % ping_every == 0:
                             conn.send({"type": "ping", "at": time.time()})
                     except Exception:  # one socket's trouble never stops the others' heartbeat
                         log.exception("chat heartbeat failed for one socket")
@@ -324,6 +328,8 @@ async def visitor_socket(websocket: WebSocket) -> None:
                 "queued": "waiting",
                 "transferred": state["status"],
             }[ev["type"]]
+        elif ev.get("offline") is True and ev.get("author") == "bot":
+            state["status"] = "offline"  # the promise: no agent now, the assistant has handed off
         if ev.get("type") == "typing" and ev.get("author") == "customer":
             return  # the visitor's own typing is not echoed
         if held is not None:
@@ -489,7 +495,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         welcome.pop("queue_id", None)
         pos = await _queue_position(ctx, sess.id)
         if pos:
-            welcome["queue"] = pos
+            welcome["queue"] = state["queue"] = pos
         conn.send(welcome)
         del fresh, welcome, hello  # not needed while the socket stays open
         await catch_up()  # the log after the client's last seq, then what arrived meanwhile

@@ -225,3 +225,54 @@ def test_promise_follows_service_hours(ctx: AppContext) -> None:
     # 10:00 in Beijing: within service hours
     en, zh = promise_text(ctx, datetime(2026, 11, 26, 2, 0, tzinfo=UTC))
     assert "2 hours" in en and "2 小时" in zh
+
+
+def test_waiting_visitors_hear_of_a_new_place_in_the_queue_not_the_same_one_again(
+    ctx: AppContext, live: str, monkeypatch: Any
+) -> None:
+    from paydesk.services import presence
+    from paydesk.web import chat_ws
+
+    monkeypatch.setattr(chat_ws._Ticker, "TICK", 0.05)
+    monkeypatch.setattr(chat_ws, "QUEUE_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(chat_ws, "HEARTBEAT_SECONDS", 0.3)
+    monkeypatch.setattr(presence, "QUEUE_SNAPSHOT_SECONDS", 0.0)
+    _, wang = agent_cookie(ctx, queues=["transactions-en"], languages=["en"])
+    first, second = start_chat(live), start_chat(live, email="bob@example.com", name="Bob")
+
+    async def frames(c: Any, seconds: float) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while (left := end - loop.time()) > 0:
+            try:
+                got.append(await c.recv(left))
+            except TimeoutError:
+                break
+        return got
+
+    async def run() -> None:
+        a = await agent(live, wang)
+        await a.expect("welcome")
+        v1 = await visitor(live, first["token"])
+        await v1.expect("welcome")
+        await v1.send(type="send", client_id="c1", body="My refund has not arrived")
+        await v1.expect("queued")
+        v2 = await visitor(live, second["token"])
+        await v2.expect("welcome")
+        await v2.send(type="send", client_id="c1", body="My transfer is pending")
+        await v2.expect("queued")
+        assert (await v1.expect("queue"))["position"] == 1
+        assert (await v2.expect("queue", position=2))["expected_wait_seconds"] >= 15
+        # an unchanged place is not repeated; the socket still hears a heartbeat
+        quiet = await frames(v1, 0.8)
+        assert [f for f in quiet if f["type"] == "queue"] == []
+        assert any(f["type"] == "ping" for f in quiet)
+        # the first chat is taken: the second visitor moves up, and is told so
+        await a.send(type="accept", session=first["session"])
+        await a.expect("accepted")
+        await v2.expect("queue", position=1)
+        for c in (a, v1, v2):
+            await c.close()
+
+    asyncio.run(run())
