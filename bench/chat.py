@@ -236,6 +236,7 @@ class AgentSock:
         self.received: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self.watching = 0
+        self.closed: str | None = None  # why and when the server closed this agent's socket
         self.watched = asyncio.Event()
         self.target = 0
 
@@ -251,16 +252,19 @@ class AgentSock:
         asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        async for raw in self.ws:
-            ev = orjson.loads(raw)
-            t = ev.get("type")
-            if t == "message" and ev.get("author") == "customer" and ev.get("client_id"):
-                self.received.setdefault(ev["client_id"], time.perf_counter())
-                self.counts[ev["client_id"]] = self.counts.get(ev["client_id"], 0) + 1
-            elif t == "watching":
-                self.watching += 1
-                if self.watching >= self.target:
-                    self.watched.set()
+        try:
+            async for raw in self.ws:
+                ev = orjson.loads(raw)
+                t = ev.get("type")
+                if t == "message" and ev.get("author") == "customer" and ev.get("client_id"):
+                    self.received.setdefault(ev["client_id"], time.perf_counter())
+                    self.counts[ev["client_id"]] = self.counts.get(ev["client_id"], 0) + 1
+                elif t == "watching":
+                    self.watching += 1
+                    if self.watching >= self.target:
+                        self.watched.set()
+        except websockets.ConnectionClosed as exc:
+            self.closed = f"{exc.rcvd.code if exc.rcvd else None} at {time.perf_counter():.1f}"
 
     async def watch(self, sessions: list[str]) -> None:
         self.target = len(sessions)
@@ -365,6 +369,11 @@ async def latency_run(
             if cid in sent_at:
                 got[cid] = min(got.get(cid, t), t)
     lat = [(got[c] - sent_at[c]) * 1000 for c in got]
+    # the worst delivery of the messages sent in each second (a stall shows where it started)
+    worst: dict[int, float] = {}
+    for c, t in sent_at.items():
+        sec = int(t - t0)
+        worst[sec] = max(worst.get(sec, 0.0), (got[c] - t) * 1000 if c in got else float("inf"))
     dups = sum(max(0, n - 1) for a in agents for c, n in a.counts.items() if c in sent_at)
     return {
         "messages": total,
@@ -376,6 +385,8 @@ async def latency_run(
         "p95_ms": round(pct(lat, 95), 1),
         "p99_ms": round(pct(lat, 99), 1),
         "max_ms": round(max(lat), 1) if lat else None,
+        "agent_sockets_closed": [a.closed for a in agents if a.closed],
+        "worst_ms_by_second": [round(worst[k]) if worst[k] < 1e9 else None for k in sorted(worst)],
     }
 
 
