@@ -68,3 +68,32 @@ def test_a_batch_maps_every_new_row_to_its_own_item(ctx) -> None:  # type: ignor
                 )
             )
             assert owner == t.customer_id
+
+
+def test_concurrent_callers_each_get_their_own_answer_and_a_bad_item_fails_alone(ctx) -> None:  # type: ignore[no-untyped-def]
+    """Many threads through the group committer at once (turns handed from leader to leader):
+    every caller returns, with its own ticket; an item the database refuses fails by itself."""
+    import concurrent.futures as cf
+
+    bad = {5, 17}
+
+    def one(i: int) -> intake.IntakeResult | Exception:
+        m = msg(f"t{i}@example.com", f"Thread body {i}", subject=f"Thread {i}")
+        if i in bad:
+            m.fields["oops"] = object()  # type: ignore[assignment]  # not JSON: the INSERT fails
+        try:
+            return intake.receive(ctx, m)
+        except Exception as exc:  # noqa: BLE001 - the answer under test
+            return exc
+
+    with cf.ThreadPoolExecutor(16) as pool:
+        out = list(pool.map(one, range(40), timeout=120))
+    assert all(isinstance(out[i], Exception) for i in bad)
+    good = {i: r for i, r in enumerate(out) if i not in bad}
+    assert all(isinstance(r, intake.IntakeResult) and r.action == "created" for r in good.values())
+    assert len({r.ticket_id for r in good.values()}) == 38  # type: ignore[union-attr]
+    with ctx.read() as s:
+        for i, r in good.items():
+            t = s.get(Ticket, r.ticket_id)  # type: ignore[union-attr]
+            assert t is not None and t.subject == f"Thread {i}"
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 38

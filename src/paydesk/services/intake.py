@@ -319,33 +319,91 @@ def _find_duplicate(ctx: AppContext, key: str) -> IntakeResult | None:
 # --- group commit ---------------------------------------------------------------------------
 
 
+class _Caller:
+    """A thread waiting in `GroupCommitter.submit_many`: woken when a batch holding its items is
+    written, or when the writer turn is handed to it (`lead`)."""
+
+    __slots__ = ("lead", "wake")
+
+    def __init__(self) -> None:
+        self.lead = False
+        self.wake = threading.Event()
+
+
 class GroupCommitter:
-    """Leader/follower group commit: callers queue their item and take turns holding the writer
-    lock; the holder writes every queued item (up to MAX_BATCH per transaction). No extra thread."""
+    """Leader/follower group commit: callers queue their items; one caller at a time leads and
+    writes every queued item (up to MAX_BATCH per transaction), holding the writer turn. No extra
+    thread.
+
+    A leader writes until its own items are done, then hands the turn straight to the owner of
+    the oldest waiting item; the others sleep on their own event until a batch holding their
+    items is written. (Taking turns on one lock made every caller queue for it, the finished
+    ones too: a chain of thread wake-ups in front of the next batch.)"""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self._turn = threading.Lock()
-        self._queue: deque[tuple[_Prepared, Future[IntakeResult]]] = deque()
+        self._turn = threading.Lock()  # held while a batch is written (tests hold it to queue)
+        self._lock = threading.Lock()  # guards _queue and _leading
+        self._leading = False
+        self._queue: deque[tuple[_Prepared, Future[IntakeResult], _Caller]] = deque()
 
     def submit(self, item: _Prepared) -> IntakeResult:
         return self.submit_many([item])[0].result()
 
     def submit_many(self, items: list[_Prepared]) -> list[Future[IntakeResult]]:
-        """Queue the items together, then take turns until each is written (its future done)."""
+        """Queue the items together and return once each is written (its future done)."""
+        me = _Caller()
         futures: list[Future[IntakeResult]] = [Future() for _ in items]
-        self._queue.extend(zip(items, futures, strict=True))
-        with self._turn:
-            while not all(f.done() for f in futures):
-                batch = []
-                while self._queue and len(batch) < MAX_BATCH:
-                    batch.append(self._queue.popleft())
-                if not batch:
-                    break  # the rest is in another caller's batch: its futures will be set
-                self._run(batch)
-        for f in futures:
-            f.exception()  # wait (a future that another caller's batch holds)
+        with self._lock:
+            self._queue.extend((item, fut, me) for item, fut in zip(items, futures, strict=True))
+            if not self._leading:
+                self._leading = me.lead = True
+        try:
+            while not me.lead:
+                me.wake.wait()
+                me.wake.clear()  # the state is read after clearing: a later wake-up is not lost
+                if not me.lead and all(f.done() for f in futures):
+                    return futures
+        except BaseException:  # interrupted while waiting: pass on a turn handed to us
+            with self._lock:
+                if me.lead:
+                    self._hand_off()
+            raise
+        self._lead(me, futures)
         return futures
+
+    def _hand_off(self) -> None:
+        """Give the turn to the owner of the oldest waiting item, if any (holding `_lock`)."""
+        nxt = self._queue[0][2] if self._queue else None
+        self._leading = nxt is not None
+        if nxt is not None:
+            nxt.lead = True
+            nxt.wake.set()
+
+    def _lead(self, me: _Caller, futures: list[Future[IntakeResult]]) -> None:
+        batch: list[tuple[_Prepared, Future[IntakeResult], _Caller]] = []
+        try:
+            while True:
+                with self._turn:
+                    with self._lock:
+                        if all(f.done() for f in futures):
+                            self._hand_off()
+                            return
+                        batch = [
+                            self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))
+                        ]
+                    self._run([(item, fut) for item, fut, _ in batch])
+                for c in {c for _, _, c in batch if c is not me}:
+                    c.wake.set()
+                batch = []
+        except BaseException as exc:  # not from _run's own failures (it sets them): do not strand
+            for _, fut, c in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+                c.wake.set()
+            with self._lock:
+                self._hand_off()
+            raise
 
     def _run(self, batch: list[tuple[_Prepared, Future[IntakeResult]]]) -> None:
         try:
