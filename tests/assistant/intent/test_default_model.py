@@ -89,6 +89,7 @@ def test_saved_model_round_trips_and_refuses_damage(tmp_path: Path):
     again = IntentModel.load(path)
     texts = ["退款没到账", "app keeps crashing", "转人工"]
     assert np.allclose(model.proba(texts), again.proba(texts), atol=1e-6)
+    assert again.neighbours is not None and again.neighbour_weight == 0.5
     with np.load(path / "arrays.npz", allow_pickle=False) as z:  # plain arrays, no objects
         assert all(z[k].dtype != object for k in z.files)
     meta = json.loads((path / "meta.json").read_text())
@@ -98,6 +99,24 @@ def test_saved_model_round_trips_and_refuses_damage(tmp_path: Path):
         IntentModel.load(path)
     with pytest.raises(ModelFormatError, match="no model"):
         IntentModel.load(tmp_path / "missing")
+
+
+def test_models_without_a_neighbour_head_load_and_bad_neighbour_arrays_do_not(tmp_path: Path):
+    """A model saved before the neighbour head existed predicts with its linear head alone;
+    neighbour rows that name a label the model does not have are damage."""
+    path = tmp_path / "m"
+    train_bundled().save(path)
+    with np.load(path / "arrays.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    linear = {k: v for k, v in arrays.items() if not k.startswith("neighbour_")}
+    np.savez(path / "arrays.npz", **linear)
+    old = IntentModel.load(path)
+    assert old.neighbours is None and old.predict("转人工")[0] == "human_request"
+
+    arrays["neighbour_labels"] = arrays["neighbour_labels"] + 1000
+    np.savez(path / "arrays.npz", **arrays)
+    with pytest.raises(ModelFormatError, match="damaged"):
+        IntentModel.load(path)
 
 
 def test_two_labels_and_odd_texts():

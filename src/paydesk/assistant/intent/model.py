@@ -10,6 +10,12 @@ sparse blocks alone (same vocabularies, no encoder), calibrated the same way. It
 the full model, so intake routing asks the screen first and pays for the encoder only for the
 messages the screen is unsure about (`screen_proba`).
 
+A model with embeddings also keeps a *neighbour head* (neighbours.py): the k training examples
+nearest in embedding space vote, and `proba` mixes their vote with the linear head's softmax
+(`neighbour_weight` of the mix). T is fitted on that mixture, and a second temperature (the
+mixture raised to a power, renormalised) makes its confidence honest again: the vote of 20
+neighbours is spread over several labels when each label has only ~20 examples.
+
 A trained model is plain data — labels, vocabularies, idf and weight arrays, JSON metadata — and
 is saved as `meta.json` + `arrays.npz` (loaded with allow_pickle=False), so loading a model dir
 never executes code. Prediction is one sparse-dense product: microseconds plus the encoder.
@@ -34,6 +40,7 @@ if TYPE_CHECKING:  # training only: scikit-learn is imported when a model is fit
 
 from paydesk.assistant.intent.dataset import LabelledData, ModelFormatError
 from paydesk.assistant.intent.features import FeatureConfig, Featurizer, clip, embed
+from paydesk.assistant.intent.neighbours import NeighbourHead
 
 FORMAT_VERSION = 1
 __all__ = ["IntentModel", "ModelFormatError", "TrainConfig", "train"]
@@ -50,6 +57,7 @@ class TrainConfig:
     calibration_fraction: float = 0.15
     seed: int = 0
     screen: bool = False  # also fit the cheap sparse-only head (see module docstring)
+    neighbour_weight: float = 0.5  # share of the neighbour head in `proba`; 0 = linear only
 
 
 class IntentModel:
@@ -64,6 +72,9 @@ class IntentModel:
         temperature: float,
         meta: dict[str, Any] | None = None,
         screen: tuple[np.ndarray, np.ndarray, float] | None = None,
+        neighbours: NeighbourHead | None = None,
+        neighbour_weight: float = 0.0,
+        neighbour_sharpen: float = 1.0,
     ) -> None:
         self.labels = labels
         self.featurizer = featurizer
@@ -71,6 +82,9 @@ class IntentModel:
         self.intercept = intercept.astype(np.float32)
         self.temperature = float(temperature)
         self.meta: dict[str, Any] = meta or {}
+        self.neighbours = neighbours if neighbour_weight > 0 else None
+        self.neighbour_weight = float(neighbour_weight) if self.neighbours is not None else 0.0
+        self.neighbour_sharpen = float(neighbour_sharpen)  # power applied to the mixture
         # (coef over the sparse features only, intercept, temperature), or None
         self.screen = (
             None
@@ -88,7 +102,12 @@ class IntentModel:
         return np.asarray(x @ self.coef) + self.intercept
 
     def proba(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
-        return _softmax(self.scores(texts, embeddings) * self.temperature)
+        if self.neighbours is None:
+            return _softmax(self.scores(texts, embeddings) * self.temperature)
+        emb = embed(clip(texts)) if embeddings is None else embeddings
+        p = _softmax(self.scores(texts, emb) * self.temperature)
+        mixed = _mix(p, self.neighbours.proba(emb), self.neighbour_weight)
+        return _softmax(np.log(np.clip(mixed, 1e-300, None)) * self.neighbour_sharpen)
 
     def screen_proba(self, texts: list[str]) -> np.ndarray | None:
         """Probabilities from the cheap head (no sentence encoder), or None without one."""
@@ -119,6 +138,8 @@ class IntentModel:
             "format_version": FORMAT_VERSION,
             "labels": self.labels,
             "temperature": self.temperature,
+            "neighbour_weight": self.neighbour_weight,
+            "neighbour_sharpen": self.neighbour_sharpen,
             "featurizer": fmeta,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,6 +148,8 @@ class IntentModel:
             # small models are saved uncompressed: a fresh data dir then costs milliseconds
             save = np.savez_compressed if self.coef.nbytes > 4_000_000 else np.savez
             arrays = {"coef": self.coef, "intercept": self.intercept, **farrays}
+            if self.neighbours is not None:
+                arrays.update(self.neighbours.arrays())
             if self.screen is not None:
                 arrays["screen_coef"], arrays["screen_intercept"], meta["screen_temperature"] = (
                     self.screen
@@ -157,8 +180,9 @@ class IntentModel:
             with np.load(path / "arrays.npz", allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             featurizer = Featurizer.restore(meta["featurizer"], arrays)
+            labels = list(meta["labels"])
             model = cls(
-                list(meta["labels"]),
+                labels,
                 featurizer,
                 arrays["coef"],
                 arrays["intercept"],
@@ -167,6 +191,9 @@ class IntentModel:
                 (arrays["screen_coef"], arrays["screen_intercept"], meta["screen_temperature"])
                 if "screen_coef" in arrays
                 else None,
+                NeighbourHead.restore(arrays, len(labels)),
+                float(meta.get("neighbour_weight", 0.0)),
+                float(meta.get("neighbour_sharpen", 1.0)),
             )
         except FileNotFoundError:
             raise ModelFormatError(f"no model at {path}") from None
@@ -176,9 +203,20 @@ class IntentModel:
             raise ModelFormatError(
                 f"model {path.name} is damaged ({exc}); train it again"
             ) from None
-        if model.coef.shape != (featurizer.n_features, len(model.labels)) or (
-            model.screen is not None
-            and model.screen[0].shape != (featurizer.n_sparse_features, len(model.labels))
+        if (
+            model.coef.shape != (featurizer.n_features, len(model.labels))
+            or (
+                model.screen is not None
+                and model.screen[0].shape != (featurizer.n_sparse_features, len(model.labels))
+            )
+            or (
+                model.neighbours is not None
+                and (
+                    not featurizer.config.embedding_weight
+                    or model.neighbours.vectors.shape[1]
+                    != featurizer.n_features - featurizer.n_sparse_features
+                )
+            )
         ):
             raise ModelFormatError(f"model {path.name} is damaged (shape mismatch)")
         return model
@@ -207,25 +245,53 @@ def train(
         emb = embed(texts, report)
     featurizer = Featurizer(config.features).fit(texts)
     x = featurizer.transform(texts, emb)
-    coef, intercept, temperature = _fit_head(x, y, labels, config, progress)
+    neighbours = None
+    if emb is not None and config.features.embedding_weight and config.neighbour_weight > 0:
+        neighbours = NeighbourHead.fit(emb, y, labels)
+    coef, intercept, temperature, sharpen = _fit_head(
+        x,
+        y,
+        labels,
+        config,
+        progress,
+        None if neighbours is None else (emb, config.neighbour_weight),
+    )
     screen = None
     if config.features.embedding_weight and config.screen:
         # the cheap head: the same sparse columns, without the embedding block
-        screen = _fit_head(x[:, : featurizer.n_sparse_features], y, labels, config, None)
+        screen = _fit_head(x[:, : featurizer.n_sparse_features], y, labels, config, None)[:3]
     info = {
         **(meta or {}),
         "n_examples": len(data),
         "train_seconds": round(time.perf_counter() - started, 2),
         "c": config.c,
     }
-    return IntentModel(labels, featurizer, coef, intercept, temperature, info, screen)
+    return IntentModel(
+        labels,
+        featurizer,
+        coef,
+        intercept,
+        temperature,
+        info,
+        screen,
+        neighbours,
+        config.neighbour_weight,
+        sharpen,
+    )
 
 
 def _fit_head(
-    x: Any, y: np.ndarray, labels: list[str], config: TrainConfig, progress: TrainProgress | None
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """A calibrated linear head on features `x`: (coef (n_features, n_labels), intercept, T)."""
-    temperature = DEFAULT_TEMPERATURE
+    x: Any,
+    y: np.ndarray,
+    labels: list[str],
+    config: TrainConfig,
+    progress: TrainProgress | None,
+    neighbours: tuple[np.ndarray, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """A calibrated linear head on features `x`: (coef (n_features, n_labels), intercept, T,
+    sharpen). With `neighbours` (embeddings, weight) T is fitted for the mix with the neighbour
+    head and `sharpen` for the power of that mix; without them `sharpen` is 1."""
+    temperature, sharpen = DEFAULT_TEMPERATURE, 1.0
     hold_out = _calibration_split(y, config)
     if hold_out is not None:
         if progress:
@@ -235,7 +301,17 @@ def _fit_head(
         margins = svm.decision_function(x[cal_idx])
         cols = {lab: i for i, lab in enumerate(svm.classes_)}
         truth = np.array([cols.get(lab, -1) for lab in y[cal_idx]])
-        temperature = _fit_temperature(margins, truth)
+        mix = None
+        if neighbours is not None and len(svm.classes_) == len(labels):
+            emb, weight = neighbours
+            head = NeighbourHead.fit(emb[fit_idx], y[fit_idx], labels)
+            mix = (head.proba(emb[cal_idx]), weight)
+        temperature = _fit_temperature(margins, truth, mix)
+        if mix is not None:
+            if margins.ndim == 1:
+                margins = np.column_stack([-margins, margins]) / 2
+            mixed = _mix(_softmax(margins * temperature), mix[0], mix[1])
+            sharpen = _fit_temperature(np.log(np.clip(mixed, 1e-300, None)), truth)
         if progress:
             progress("calibrate", 1, 1)
     if progress:
@@ -248,7 +324,7 @@ def _fit_head(
     intercept = (
         svm.intercept_ if len(labels) > 2 else np.array([-svm.intercept_[0], svm.intercept_[0]]) / 2
     )
-    return coef, intercept, temperature
+    return coef, intercept, temperature, sharpen
 
 
 def _svm(config: TrainConfig) -> LinearSVC:
@@ -277,17 +353,28 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fit_temperature(margins: np.ndarray, truth: np.ndarray) -> float:
-    """The T minimising the negative log-likelihood of softmax(T · margins) (golden search)."""
+def _mix(p: np.ndarray, q: np.ndarray, weight: float) -> np.ndarray:
+    out: np.ndarray = (1.0 - weight) * p + weight * q
+    return out
+
+
+def _fit_temperature(
+    margins: np.ndarray, truth: np.ndarray, mix: tuple[np.ndarray, float] | None = None
+) -> float:
+    """The T minimising the negative log-likelihood of softmax(T · margins) — mixed with
+    `mix` = (other head's probabilities, its weight) when given (golden search)."""
     if margins.ndim == 1:  # binary decision_function: one column, positive = classes_[1]
         margins = np.column_stack([-margins, margins]) / 2
     ok = truth >= 0
     m, t = margins[ok], truth[ok]
     if len(t) == 0:
         return DEFAULT_TEMPERATURE
+    q = None if mix is None else mix[0][ok]
 
     def nll(log_t: float) -> float:
         p = _softmax(m * np.exp(log_t))
+        if q is not None and mix is not None:
+            p = _mix(p, q, mix[1])
         return float(-np.log(np.clip(p[np.arange(len(t)), t], 1e-12, None)).mean())
 
     lo, hi = np.log(0.1), np.log(200.0)

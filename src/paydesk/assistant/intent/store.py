@@ -47,7 +47,7 @@ def bundled_fingerprint() -> str:
     from paydesk.assistant.intent.model import FORMAT_VERSION
 
     h = hashlib.sha256(BUNDLED_CSV.read_bytes())
-    h.update(f"format={FORMAT_VERSION};screen=1".encode())
+    h.update(f"format={FORMAT_VERSION};screen=1;neighbours=1".encode())
     return h.hexdigest()[:16]
 
 
