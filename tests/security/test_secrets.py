@@ -122,3 +122,25 @@ def test_html_copy_and_metadata_cannot_smuggle_a_secret(ctx):
         assert m is not None and m.body_html is None and "Hunter2" not in str(m.meta)
         keep = s.get(Message, plain.message_id)
         assert keep is not None and keep.body_html and "<b>a lot</b>" in keep.body_html
+
+
+def test_a_chat_thread_reference_is_stored_as_made_while_other_metadata_is_redacted(ctx):
+    from paydesk.domain.inbound import InboundMessage
+    from paydesk.domain.tickets import Channel
+    from paydesk.services import intake
+    from paydesk.store.tickets import Message
+
+    ref = "chat:m_1dcz7pROoGgmpRxFQJdktT"  # a random chat id the password rule would take
+    res = intake.receive(
+        ctx,
+        InboundMessage(
+            channel=Channel.CHAT,
+            body="hello",
+            visitor_id="v_1",
+            metadata={"thread_ref": ref, "chat_client_id": "c-7", "note": "pwd: Hunter2!!x"},
+        ),
+    )
+    with ctx.read() as s:
+        m = s.get(Message, res.message_id)
+        assert m is not None and m.meta["thread_ref"] == ref and m.meta["chat_client_id"] == "c-7"
+        assert "Hunter2" not in str(m.meta)

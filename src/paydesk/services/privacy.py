@@ -147,6 +147,13 @@ def _html_text(html: str) -> str:
     return htmllib.unescape(_TAG.sub("", html))
 
 
+# metadata a channel adapter wrote itself to tie a message to its thread, not text anyone typed:
+# stored as is. A random chat id is often password-shaped ("chat:m_1dcz7pROoGgmpRxFQJdktT"), and
+# redacting it broke the reference (and cost an UPDATE per chat message). The chat client's
+# message id ([A-Za-z0-9_.:-]{1,64}) is kept in the chat log as sent, for its acks and retries.
+CHANNEL_REFERENCES = frozenset({"thread_ref", "chat_session", "chat_client_id"})
+
+
 def scrub_stored_copies(
     ctx: AppContext,
     uow: UnitOfWork,
@@ -167,7 +174,14 @@ def scrub_stored_copies(
         changes["body_html"] = None
     meta = getattr(message, "meta", None)
     if meta:
-        clean = _redact_tree(ctx.redactor, meta)
+        clean = (
+            {
+                k: v if k in CHANNEL_REFERENCES else _redact_tree(ctx.redactor, v)
+                for k, v in meta.items()
+            }
+            if isinstance(meta, dict)
+            else _redact_tree(ctx.redactor, meta)
+        )
         if clean != meta:
             changes["meta"] = clean
     if changes:
