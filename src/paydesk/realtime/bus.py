@@ -7,9 +7,11 @@ Topics are strings such as "inbox:1" (a workspace's inbox) or "ticket:42".
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
@@ -149,9 +151,16 @@ class InProcessBus:
 
 class RedisBus:
     """Scale-out mode: every publish goes through Redis pub/sub, and each process's listener
-    dispatches to its local subscribers, so a socket on any process sees every event."""
+    dispatches to its local subscribers, so a socket on any process sees every event.
+
+    `publish` only queues the event: one publisher thread per process sends what is queued in
+    one pipelined round trip, in the order it was published. A committing thread (intake's group
+    commit holds its batch's callers until it returns) no longer waits for a Redis round trip
+    per event; the events are in the database already, so a reconnecting client finds them there
+    whatever happens to a live publish."""
 
     PREFIX = "paydesk:"
+    PIPELINE = 500  # events per round trip at most
 
     def __init__(self, url: str, prefix: str | None = None) -> None:
         import redis
@@ -161,12 +170,53 @@ class RedisBus:
         self.hub = _LocalHub()
         self._sync = redis.Redis.from_url(url)
         self._task: asyncio.Task[None] | None = None
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._publisher: threading.Thread | None = None
+        self._publisher_guard = threading.Lock()
 
     def publish(self, topic: str, event: dict[str, Any]) -> None:
-        try:
-            self._sync.publish(self.PREFIX + topic, orjson.dumps(event))
-        except Exception:  # Redis down: live updates degrade, writes already committed
-            log.exception("redis publish failed")
+        self._outbox.append((self.PREFIX + topic, orjson.dumps(event)))
+        self._idle.clear()  # after the append: the publisher re-checks the outbox after idling
+        if self._publisher is None:
+            self._start_publisher()
+        self._wake.set()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued event was sent (CLI commands before they exit, tests)."""
+        return self._idle.wait(timeout)
+
+    def _start_publisher(self) -> None:
+        with self._publisher_guard:
+            if self._publisher is None:
+                self._publisher = threading.Thread(
+                    target=self._publish_loop, daemon=True, name="paydesk-redis-publish"
+                )
+                self._publisher.start()
+                atexit.register(self.flush)
+
+    def _publish_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                batch = []
+                while self._outbox and len(batch) < self.PIPELINE:
+                    batch.append(self._outbox.popleft())
+                try:
+                    pipe = self._sync.pipeline(transaction=False)
+                    for channel, data in batch:
+                        pipe.publish(channel, data)
+                    pipe.execute()
+                except Exception:  # Redis down: live updates degrade, writes already committed
+                    log.exception("redis publish failed (%d events)", len(batch))
+            if not self._outbox:
+                self._idle.set()
+                if self._outbox:  # published between the check and set: go round again
+                    self._idle.clear()
+                    self._wake.set()
 
     def subscribe(
         self, *topics: str, on_event: Callable[[dict[str, Any]], None] | None = None
@@ -209,6 +259,7 @@ class RedisBus:
                     await client.aclose()
 
     async def stop(self) -> None:
+        await asyncio.to_thread(self.flush)
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
