@@ -262,6 +262,11 @@ def run(label: str, db_url: str, args: argparse.Namespace) -> None:
         [PY, "-m", "paydesk.cli", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True
     )
     tok = token(env)
+    # the default intent model, trained (or reused) here: a fresh data dir would otherwise train
+    # it in the server while the baseline and warm-up run
+    from paydesk.assistant.intent import store
+
+    store.load_default(data)
     proc, base = start_server(env, args.workers)
     try:
         load(base + "/api/v1/tickets", 2, 8, tok, BODY)  # warm-up
