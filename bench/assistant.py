@@ -180,6 +180,10 @@ def main() -> None:
         **os.environ,
         "PAYDESK_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
         "PAYDESK_DATA_DIR": str(tmp / "data"),
+        # the import runs this checkout's code, not the installed one (a bench in a worktree)
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])
+        ),
     }
     t0 = time.perf_counter()
     # the import runs as the real CLI in its own process, like an operator would run it

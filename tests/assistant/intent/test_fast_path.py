@@ -4,8 +4,10 @@ full model on held-out phrasings while sparing the sentence encoder for most mes
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,6 +182,32 @@ def test_a_server_trains_the_default_model_in_a_child_process(tmp_path) -> None:
     model = _current(path)  # saved by the child, current, and with its cheap head
     assert model is not None and model.screen is not None
     assert model.meta.get("source") == "bundled"
+
+
+def test_the_training_child_runs_the_code_of_its_parent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A second copy of the package (a git worktree, a bench of an older commit) trains with
+    its own code, not the installed one: else the child's model has another fingerprint and
+    the parent trains in-process after all (scikit-learn, ~85 MB kept by a server)."""
+    import paydesk
+
+    shutil.copytree(
+        Path(paydesk.__file__).parent,
+        tmp_path / "copy" / "paydesk",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    code = (
+        "import subprocess, sys\n"
+        f"sys.path.insert(0, {str(tmp_path / 'copy')!r})\n"
+        "from paydesk.assistant.intent.store import _child_env\n"
+        "child = 'import paydesk; print(paydesk.__file__)'\n"
+        "out = subprocess.run([sys.executable, '-c', child], env=_child_env(),\n"
+        "                     capture_output=True, text=True, check=True)\n"
+        "print(out.stdout.strip())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == str(tmp_path / "copy" / "paydesk" / "__init__.py")
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -85,16 +86,30 @@ def _current(path: Path) -> IntentModel | None:
     return None
 
 
+def _child_env() -> dict[str, str]:
+    """This environment, with the folder that holds this process's `paydesk` first on
+    PYTHONPATH, so a child Python runs the same code."""
+    src = str(Path(__file__).resolve().parents[3])
+    path = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
 def _train_in_child(path: Path) -> bool:
     """Train and save the bundled model in a child process. Training imports scikit-learn and
     the sentence encoder (~150 MB that a server would otherwise keep for its whole life);
-    predicting needs neither. True when the child saved a model."""
+    predicting needs neither. True when the child saved a model.
+
+    The child imports this process's own copy of `paydesk` (its folder first on PYTHONPATH):
+    `python -m` would otherwise find the installed one, which in a second checkout (a git
+    worktree, a bench of an older commit) is other code — its model then had another
+    fingerprint, was not current here, and this process trained in-process after all."""
     try:
         subprocess.run(
             [sys.executable, "-m", "paydesk.assistant.intent.store", str(path)],
             check=True,
             capture_output=True,
             timeout=600,
+            env=_child_env(),
         )
         return True
     except (OSError, subprocess.SubprocessError) as exc:
@@ -117,6 +132,10 @@ def load_default(data_dir: Path) -> IntentModel:
                 _bundled.clear()
                 _bundled[fp] = model
             return model
+        log.warning(
+            "the intent model trained in a child process is not current here: training in-process"
+        )
+    # in-process: this process keeps scikit-learn and the training code (~85 MB) for good
     model = train_bundled()
     try:
         model.save(path)
