@@ -58,6 +58,7 @@ def test_a_backlog_is_sealed_a_batch_per_transaction_into_one_unbroken_chain(ctx
     from paydesk.services.actors import system_actor
 
     monkeypatch.setattr(audit, "SEAL_BATCH", 7)
+    monkeypatch.setattr(audit, "PG_SETTLE_SECONDS", 0.0)
     actor = system_actor()
     with ctx.uow() as uow:
         for i in range(30):
@@ -72,6 +73,22 @@ def test_a_backlog_is_sealed_a_batch_per_transaction_into_one_unbroken_chain(ctx
         report = audit.verify_report(s)
         unsealed = s.scalar(text("SELECT count(*) FROM audit_events WHERE hash = ''"))
     assert report["ok"] and report["sealed"] == 31 and unsealed == 0
+
+
+def test_the_sealer_leaves_recent_events_to_late_committers_on_postgresql(ctx, monkeypatch):
+    """PostgreSQL may commit a lower id after a higher one is visible: the background sealer only
+    chains events whose transaction began PG_SETTLE_SECONDS ago (SQLite commits in id order)."""
+    from paydesk.services.actors import system_actor
+
+    monkeypatch.setattr(audit, "PG_SETTLE_SECONDS", 3600.0)
+    with ctx.uow() as uow:
+        for i in range(3):
+            audit.record(uow.session, system_actor(), "test.event", details={"i": i})
+    assert audit.seal_pending(ctx) == (0 if ctx.dialect == "postgresql" else 3)
+    monkeypatch.setattr(audit, "PG_SETTLE_SECONDS", 0.0)
+    assert audit.seal_pending(ctx) == (3 if ctx.dialect == "postgresql" else 0)
+    with ctx.read() as s:
+        assert audit.verify_report(s)["ok"]
 
 
 def test_auditor_search_and_token_scopes(api, ctx):

@@ -11,11 +11,12 @@ String details pass through the redactor, so a secret can never be written into 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from paydesk.domain.errors import InvalidInput
@@ -127,52 +128,87 @@ _SEAL = (
     .values(prev_hash=bindparam("b_prev"), hash=bindparam("b_hash"))
 )
 SEAL_BATCH = 1000
+# PostgreSQL hands out ids before commit, so a transaction can commit an event with a lower id
+# after a higher one is visible; sealing past it would leave it unsealed inside the chain. The
+# background sealer only chains events whose transaction began this long ago (their `at`).
+PG_SETTLE_SECONDS = 5.0
 
 
-def seal_chain(session: Session, batch: int = SEAL_BATCH) -> int:
-    """Chain up to `batch` unsealed events, oldest first (caller commits). Returns how many were
-    sealed: `batch` means more may be waiting.
-
-    Core statements, one executemany UPDATE: sealing keeps pace with a busy desk (an ORM
-    update per row cost ~0.4 ms and held the write lock meanwhile). On PostgreSQL a
-    transaction-scoped advisory lock makes concurrent sealers take turns."""
-    session.flush()  # events added in the caller's transaction are chained too
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))
-    last = conn.execute(
+def _last_sealed(conn: Connection) -> tuple[int, str] | None:
+    row = conn.execute(
         select(_AUDIT.c.id, _AUDIT.c.hash)
         .where(_AUDIT.c.hash != "")
         .order_by(_AUDIT.c.id.desc())
         .limit(1)
     ).first()
-    prev = last.hash if last else ""
-    todo = conn.execute(
+    return (row.id, row.hash) if row else None
+
+
+def _links(
+    conn: Connection, batch: int, before: datetime | None = None
+) -> tuple[tuple[int, str] | None, list[dict[str, Any]]]:
+    """The chain's sealed end, and the next unsealed events (oldest first, stopping at the first
+    one not `before`) linked to it: the parameters of the sealing UPDATE."""
+    tail = _last_sealed(conn)
+    prev = tail[1] if tail else ""
+    rows = conn.execute(
         select(*_DIGESTED)
-        .where(_AUDIT.c.id > (last.id if last else 0))
+        .where(_AUDIT.c.id > (tail[0] if tail else 0))
         .order_by(_AUDIT.c.id)
         .limit(batch)
     ).all()
     links = []
-    for ev in todo:
+    for ev in rows:
+        if before is not None and ev.at >= before:
+            break
         digest = event_digest(prev, ev)
         links.append({"b_id": ev.id, "b_prev": prev, "b_hash": digest})
         prev = digest
+    return tail, links
+
+
+def _take_turn(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":  # concurrent sealers take turns
+        conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+
+
+def seal_chain(session: Session, batch: int = SEAL_BATCH) -> int:
+    """Chain up to `batch` unsealed events, oldest first, in the caller's transaction (which
+    commits). Returns how many were sealed: `batch` means more may be waiting."""
+    session.flush()  # events added in the caller's transaction are chained too
+    conn = session.connection()
+    _take_turn(conn)
+    _, links = _links(conn, batch)
     if links:
         conn.execute(_SEAL, links)
     return len(links)
 
 
 def seal_pending(ctx: AppContext) -> int:
-    """Seal everything unsealed, a batch per transaction (the write lock is held for one batch at
-    a time, so a backlog never stalls the desk's other writes). Returns how many were sealed."""
+    """Seal everything unsealed (the background sealer, `audit verify`). Returns how many.
+
+    A batch is read and hashed outside any write transaction; the write transaction only checks
+    that the chain's end has not moved (another process sealing) and runs one executemany
+    UPDATE, so the desk's writers wait for milliseconds, not for a thousand hashes."""
     total = 0
-    while True:
-        with ctx.uow() as uow:
-            n = seal_chain(uow.session)
-        total += n
-        if n < SEAL_BATCH:
+    for _ in range(1000):  # bounded: a sealer that keeps losing races gives up until next time
+        before = None
+        if ctx.dialect == "postgresql":
+            before = utcnow() - timedelta(seconds=PG_SETTLE_SECONDS)
+        with ctx.read() as s:
+            tail, links = _links(s.connection(), SEAL_BATCH, before)
+        if not links:
             return total
+        with ctx.uow() as uow:
+            conn = uow.session.connection()
+            _take_turn(conn)
+            if _last_sealed(conn) != tail:
+                continue  # sealed meanwhile by another process: link from the new end
+            conn.execute(_SEAL, links)
+        total += len(links)
+        if len(links) < SEAL_BATCH:
+            return total
+    return total
 
 
 def verify_chain(session: Session) -> int | None:
