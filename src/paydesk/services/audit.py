@@ -189,14 +189,17 @@ def seal_pending(ctx: AppContext) -> int:
 
     A batch is read and hashed outside any write transaction; the write transaction only checks
     that the chain's end has not moved (another process sealing) and runs one executemany
-    UPDATE, so the desk's writers wait for milliseconds, not for a thousand hashes."""
+    UPDATE, so the desk's writers wait for milliseconds, not for a thousand hashes.
+
+    On PostgreSQL a sealer that finds another at work leaves the backlog to it (the processes of
+    a scale-out desk would each hash the same events); there, a transaction open while hashing
+    blocks no other writer."""
+    if ctx.dialect == "postgresql":
+        return _seal_pending_pg(ctx)
     total = 0
     for _ in range(1000):  # bounded: a sealer that keeps losing races gives up until next time
-        before = None
-        if ctx.dialect == "postgresql":
-            before = utcnow() - timedelta(seconds=PG_SETTLE_SECONDS)
         with ctx.read() as s:
-            tail, links = _links(s.connection(), SEAL_BATCH, before)
+            tail, links = _links(s.connection(), SEAL_BATCH)
         if not links:
             return total
         with ctx.uow() as uow:
@@ -209,6 +212,22 @@ def seal_pending(ctx: AppContext) -> int:
         if len(links) < SEAL_BATCH:
             return total
     return total
+
+
+def _seal_pending_pg(ctx: AppContext) -> int:
+    total = 0
+    while True:
+        with ctx.uow() as uow:
+            conn = uow.session.connection()
+            if not conn.execute(text("SELECT pg_try_advisory_xact_lock(727001)")).scalar():
+                return total  # another process is sealing
+            before = utcnow() - timedelta(seconds=PG_SETTLE_SECONDS)
+            _, links = _links(conn, SEAL_BATCH, before)
+            if links:
+                conn.execute(_SEAL, links)
+        total += len(links)
+        if len(links) < SEAL_BATCH:
+            return total
 
 
 def verify_chain(session: Session) -> int | None:
