@@ -193,9 +193,11 @@ class _Ticker:
     of a sleeping task per socket): waiting visitors hear of a new queue position (checked every
     QUEUE_POLL_SECONDS against the per-process snapshot), every socket gets a ping every
     HEARTBEAT_SECONDS. An unchanged position is not sent again: with thousands of waiting
-    visitors that was a burst of thousands of frames every interval."""
+    visitors that was a burst of thousands of frames every interval. Each socket has its own
+    phase (from its identity), so every tick serves an even share of the sockets instead of all
+    of them every Nth tick (5,000 pings at once stalled the loop's messages)."""
 
-    TICK = 5.0
+    TICK = 1.0
     SLICE = 256  # sockets served per turn of the event loop
     _by_loop: dict[asyncio.AbstractEventLoop, _Ticker] = {}
 
@@ -234,15 +236,16 @@ class _Ticker:
                         await asyncio.sleep(0)  # thousands of sockets: let messages through
                     if conn.closed:
                         continue
+                    phase = n + (id(conn) >> 4)  # objects are 16-byte aligned
                     try:
-                        if state["status"] in presence_svc.WAITING and n % queue_every == 0:
+                        if state["status"] in presence_svc.WAITING and phase % queue_every == 0:
                             pos = await _queue_position(self.ctx, sess_id)
                             # a new position (or wait) is news; an unchanged one only a heartbeat
                             if pos is not None and pos != state.get("queue"):
                                 state["queue"] = pos
                                 conn.send({"type": "queue", **pos})
                                 continue
-                        if n % ping_every == 0:
+                        if phase % ping_every == 0:
                             conn.send({"type": "ping", "at": time.time()})
                     except Exception:  # one socket's trouble never stops the others' heartbeat
                         log.exception("chat heartbeat failed for one socket")
