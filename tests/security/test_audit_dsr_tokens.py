@@ -88,7 +88,7 @@ def test_the_sealer_leaves_recent_events_to_late_committers_on_postgresql(ctx, m
     monkeypatch.setattr(audit, "PG_SETTLE_SECONDS", 0.0)
     if ctx.dialect == "postgresql":  # another process sealing: this one leaves it the work
         with ctx.engine.begin() as other:
-            other.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+            other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": audit._SEALER_LOCK})
             assert audit.seal_pending(ctx) == 0
     assert audit.seal_pending(ctx) == (3 if ctx.dialect == "postgresql" else 0)
     with ctx.read() as s:

@@ -18,8 +18,10 @@ import threading
 
 _lock = threading.Lock()
 _settled = False
-
-
+# A server allocates fast (hundreds of requests or chat messages a second): with the default
+# young-generation threshold of 700, objects that live a few milliseconds (a request in flight)
+# survive young collections, are promoted, and soon force a full collection of the whole heap
+# (thousands of open sockets: 0.5 s and more). Fewer, larger young collections let them die young.
 YOUNG_THRESHOLD = 20_000
 
 
@@ -29,12 +31,8 @@ def settle() -> None:
         _settled = True
         gc.collect()
         gc.freeze()
-        # a server allocates fast (hundreds of requests or chat messages a second): with the
-        # default 700, objects that live a few milliseconds (a request in flight) survive
-        # young collections, are promoted, and soon force a full collection of the whole heap
-        # (thousands of open sockets: 0.5 s and more). Fewer, larger young collections let
-        # them die young.
-        gc.set_threshold(max(gc.get_threshold()[0], YOUNG_THRESHOLD), *gc.get_threshold()[1:])
+        young, *older = gc.get_threshold()
+        gc.set_threshold(max(young, YOUNG_THRESHOLD), *older)
 
 
 def loaded_for_good() -> None:

@@ -167,9 +167,12 @@ def _links(
     return tail, links
 
 
+_SEALER_LOCK = 727001  # PostgreSQL advisory lock key: one sealer at a time
+
+
 def _take_turn(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":  # concurrent sealers take turns
-        conn.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEALER_LOCK})
 
 
 def seal_chain(session: Session, batch: int = SEAL_BATCH) -> int:
@@ -202,9 +205,8 @@ def seal_pending(ctx: AppContext) -> int:
             tail, links = _links(s.connection(), SEAL_BATCH)
         if not links:
             return total
-        with ctx.uow() as uow:
+        with ctx.uow() as uow:  # SQLite: the write lock keeps other sealers out meanwhile
             conn = uow.session.connection()
-            _take_turn(conn)
             if _last_sealed(conn) != tail:
                 continue  # sealed meanwhile by another process: link from the new end
             conn.execute(_SEAL, links)
@@ -219,7 +221,8 @@ def _seal_pending_pg(ctx: AppContext) -> int:
     while True:
         with ctx.uow() as uow:
             conn = uow.session.connection()
-            if not conn.execute(text("SELECT pg_try_advisory_xact_lock(727001)")).scalar():
+            got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _SEALER_LOCK})
+            if not got.scalar():
                 return total  # another process is sealing
             before = utcnow() - timedelta(seconds=PG_SETTLE_SECONDS)
             _, links = _links(conn, SEAL_BATCH, before)
