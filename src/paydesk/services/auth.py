@@ -13,6 +13,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -240,8 +241,8 @@ def revoke_token(ctx: AppContext, actor: Actor, token_id: int) -> None:
                 uow.session, actor, "token.revoked", object_type="token", object_id=token_id
             )
         digest = tok.token_hash
-    ctx.extras.setdefault("token_cache", {}).pop(digest, None)
-    ctx.extras.setdefault("token_scopes", {}).pop(digest, None)
+    _token_cache(ctx, "token_cache").pop(digest, None)
+    _token_cache(ctx, "token_scopes").pop(digest, None)
 
 
 def list_tokens(ctx: AppContext, actor: Actor) -> list[dict[str, object]]:
@@ -270,51 +271,59 @@ def list_tokens(ctx: AppContext, actor: Actor) -> list[dict[str, object]]:
         ]
 
 
+TOKEN_CACHE_SECONDS = 5.0  # revocation takes effect within this long
+
+
+def _token_cache(ctx: AppContext, name: str) -> dict[str, tuple[Any, float]]:
+    return ctx.extras.setdefault(name, {})  # type: ignore[no-any-return]
+
+
+def _cached(ctx: AppContext, name: str, digest: str) -> tuple[Any, float] | None:
+    import time
+
+    hit = _token_cache(ctx, name).get(digest)
+    return hit if hit and hit[1] > time.monotonic() else None
+
+
+def _remember(ctx: AppContext, name: str, digest: str, value: Any) -> None:
+    import time
+
+    _token_cache(ctx, name)[digest] = (value, time.monotonic() + TOKEN_CACHE_SECONDS)
+
+
 def cached_token_scopes(ctx: AppContext, raw: str) -> tuple[bool, list[str] | None]:
     """(found, scopes) from this process's short cache of `token_scopes`, with no I/O: the
     event loop asks this first and hands `token_scopes` to a thread only on a miss."""
-    import time
-
-    hit = ctx.extras.setdefault("token_scopes", {}).get(sha256(raw))
-    if hit and hit[1] > time.monotonic():
-        return True, hit[0]
-    return False, None
+    hit = _cached(ctx, "token_scopes", sha256(raw))
+    return (True, hit[0]) if hit else (False, None)
 
 
 def cached_token_actor(ctx: AppContext, raw: str) -> Actor | None:
     """The actor of a live token from this process's short cache of `resolve_token` (no I/O);
     None when not cached (unknown, revoked, or not looked up in the last few seconds)."""
-    import time
-
-    hit = ctx.extras.setdefault("token_cache", {}).get(sha256(raw))
-    return hit[0] if hit and hit[1] > time.monotonic() else None  # type: ignore[no-any-return]
+    hit = _cached(ctx, "token_cache", sha256(raw))
+    return hit[0] if hit else None
 
 
 def token_scopes(ctx: AppContext, raw: str) -> list[str] | None:
     """Scopes of a live token (None when unknown or revoked). Cached like `resolve_token`."""
-    import time
-
-    cache: dict[str, tuple[list[str] | None, float]] = ctx.extras.setdefault("token_scopes", {})
+    found, scopes = cached_token_scopes(ctx, raw)
+    if found:
+        return scopes
     digest = sha256(raw)
-    hit = cache.get(digest)
-    if hit and hit[1] > time.monotonic():
-        return hit[0]
     with ctx.read() as s:
         tok = s.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
         scopes = None if tok is None or tok.revoked_at is not None else list(tok.scopes or [])
-    cache[digest] = (scopes, time.monotonic() + 5.0)
+    _remember(ctx, "token_scopes", digest, scopes)
     return scopes
 
 
 def resolve_token(ctx: AppContext, raw: str) -> Actor:
     """The actor of a bearer token; Unauthenticated when unknown or revoked."""
-    cache: dict[str, tuple[Actor, float]] = ctx.extras.setdefault("token_cache", {})
-    import time
-
+    actor = cached_token_actor(ctx, raw)
+    if actor is not None:
+        return actor
     digest = sha256(raw)
-    hit = cache.get(digest)
-    if hit and hit[1] > time.monotonic():
-        return hit[0]
     with ctx.read() as s:
         tok = s.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
         if tok is None or tok.revoked_at is not None:
@@ -326,8 +335,8 @@ def resolve_token(ctx: AppContext, raw: str) -> Actor:
             role=tok.role,
             name=f"token:{tok.name}",
         )
-    # a short cache keeps the hot path off the database; revocation takes effect within 5 s
-    cache[digest] = (actor, time.monotonic() + 5.0)
+    # a short cache keeps the hot path off the database
+    _remember(ctx, "token_cache", digest, actor)
     return actor
 
 
