@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import snowballstemmer
 
-from paydesk.assistant import encoder
+from paydesk.assistant import blas, encoder
 from paydesk.domain import heap
 from paydesk.domain.text import tokens
 
@@ -50,15 +50,8 @@ _TITLE_BOOST, _TAG_BOOST = 3, 2
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MD_MARK = re.compile(r"[#>*_`|~]+")
 _SPACE = re.compile(r"\s+")
-# scipy/scikit-learn/threadpoolctl load on first use: importing them costs about a second, which
-# every CLI command and worker would otherwise pay at start-up through the plugin registry
-
-
-@lru_cache(maxsize=1)
-def _blas() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
+# scipy/scikit-learn load on first use: importing them costs about a second, which every CLI
+# command and worker would otherwise pay at start-up through the plugin registry
 
 
 _LOCAL = threading.local()
@@ -413,7 +406,7 @@ class KbIndex:
         n x 128 float32 instead of 2n x 512 — 8x less memory traffic (98 % of the energy at 10k
         articles; the best candidates are re-scored exactly)."""
         dim = self.emb.shape[1]
-        with _blas().limit(limits=1, user_api="blas"):
+        with blas.one_thread():
             lead = self.emb[1::2]
             gram = lead.T @ lead
             vals, vecs = np.linalg.eigh(gram)  # ascending
@@ -472,7 +465,7 @@ class KbIndex:
         chars = self._chars(q)
         if qvec is None:
             qvec = _query_vector(query[:2000])
-        with _blas().limit(limits=1, user_api="blas"):  # one query: threads only add contention
+        with blas.one_thread():  # one query: threads only add contention
             if self.proj is None:
                 semantic = (self.emb @ qvec).reshape(n, 2).max(axis=1)
             else:

@@ -13,21 +13,14 @@ Plain data: a float16 matrix of embeddings and an int32 label index per row (≈
 from __future__ import annotations
 
 from contextlib import nullcontext
-from functools import lru_cache
-from typing import Any
 
 import numpy as np
+
+from paydesk.assistant import blas
 
 K = 20  # neighbours that vote
 SHARPNESS = 20.0  # 0.05 less cosine similarity than the best neighbour → e⁻¹ of its weight
 FEW = 32  # up to this many texts, similarities use one BLAS thread (see `proba`)
-
-
-@lru_cache(maxsize=1)
-def _blas() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 class NeighbourHead:
@@ -52,7 +45,7 @@ class NeighbourHead:
         k = min(K, len(self.vectors))
         # a message or a few: BLAS threads only wait for each other (p95 14 ms → 1 ms on a
         # loaded 2-core machine, 10k examples); batches (training, evaluation) keep them
-        with _blas().limit(limits=1, user_api="blas") if n <= FEW else nullcontext():
+        with blas.one_thread() if n <= FEW else nullcontext():
             sims = np.asarray(embeddings, dtype=np.float32) @ self.vectors.T
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         s = np.take_along_axis(sims, top, axis=1).astype(np.float64)
