@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import nh3
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import Connection, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,7 @@ from paydesk.services.files import store_bytes
 from paydesk.services.uow import UnitOfWork
 from paydesk.store.audit import AuditEvent
 from paydesk.store.base import utcnow
+from paydesk.store.bulk import insert_rows, insert_rows_ids
 from paydesk.store.customers import Customer, CustomerIdentity
 from paydesk.store.tickets import Attachment, Conversation, Message, Ticket
 from paydesk.store.workspace import Queue
@@ -449,20 +450,6 @@ def _committer(ctx: AppContext) -> GroupCommitter:
 # --- the batch write: multi-row Core statements (this is the desk's hottest write path) ------
 
 
-def _insert_ids(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """INSERT `rows` (multi-row statements) and return their new ids in the order of `rows`.
-
-    PostgreSQL: SQLAlchemy orders RETURNING by parameter (sequence sentinel). SQLite has no such
-    sentinel, and `sort_by_parameter_order` there falls back to one INSERT per row, all under
-    the write lock. We hold SQLite's only write transaction and these tables' ids are rowids, which
-    an INSERT assigns in increasing order of its VALUES rows (the largest id + 1 each), and
-    SQLAlchemy runs the statements of an executemany in order: the ascending ids are the rows'."""
-    if conn.dialect.name != "sqlite":
-        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return list(conn.execute(stmt, rows).scalars())
-    return sorted(conn.execute(insert(table).returning(table.c.id), rows).scalars())
-
-
 def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> list[IntakeResult]:
     conn = uow.session.connection()
     now = utcnow()
@@ -572,7 +559,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
                 }
             )
             rows[-1].update(sla.intake_columns(ctx, conn, rows[-1], now))  # SLA, same INSERT
-        ids = _insert_ids(conn, _T, rows)
+        ids = insert_rows_ids(conn, _T, rows)
         for i, tid, row in zip(new_idx, ids, rows, strict=True):
             tickets[i] = SimpleNamespace(id=tid, **row)
     if append_idx:
@@ -639,7 +626,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
         }
         for i in live
     ]
-    msg_ids = _insert_ids(conn, _M, msg_rows)
+    msg_ids = insert_rows_ids(conn, _M, msg_rows)
     messages = {
         i: SimpleNamespace(id=mid, **row)
         for i, mid, row in zip(live, msg_ids, msg_rows, strict=True)
@@ -659,7 +646,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
         for n, c, z, d, k in items[i].files
     ]
     if att_rows:
-        conn.execute(insert(_A), att_rows)
+        insert_rows(conn, _A, att_rows)
     for row in (
         audit.audit_row(
             items[i].actor,
@@ -673,6 +660,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
                 "findings": [f["type"] for f in items[i].findings],
             },
             at=now,
+            details_redacted=True,  # a channel name, an id and our redactor's rule names
         )
         for i in live
     ):
@@ -781,7 +769,7 @@ def _customers(conn: Connection, items: list[_Prepared], now: Any) -> list[int]:
         slots.append(slot)
     new_ids: list[int] = []
     if new_rows:
-        new_ids = _insert_ids(conn, _CU, new_rows)
+        new_ids = insert_rows_ids(conn, _CU, new_rows)
 
     def resolve(slot: int | str) -> int:
         return new_ids[int(slot[4:])] if isinstance(slot, str) else slot
@@ -798,7 +786,7 @@ def _customers(conn: Connection, items: list[_Prepared], now: Any) -> list[int]:
         for ws, kind, value, slot in free
     ]
     if ident_rows:
-        conn.execute(insert(_CI), ident_rows)
+        insert_rows(conn, _CI, ident_rows)
     if fill_names:
         conn.execute(
             update(_CU)
@@ -839,7 +827,7 @@ def _conversations(
             todo.setdefault(k, []).append(i)
     if todo:
         keys = list(todo)
-        ids = _insert_ids(
+        ids = insert_rows_ids(
             conn,
             _C,
             [

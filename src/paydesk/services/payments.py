@@ -375,6 +375,7 @@ def auto_link(
             object_id=ticket.id,
             customer_id=ticket.customer_id,
             details={"refs": new, "message_id": message.id},
+            details_redacted=True,  # the refs were found in the redacted text
         )
 
 

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
+
+from paydesk.store.bulk import insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class UnitOfWork:
         """Write the deferred rows now (one INSERT per table)."""
         deferred, self._deferred = self._deferred, {}
         for table, rows in deferred.items():
-            self.session.execute(insert(table), rows)
+            insert_rows(self.session.connection(), table, rows)
 
     def __enter__(self) -> UnitOfWork:
         if self._lock is not None:

@@ -1,0 +1,132 @@
+"""store.bulk: the hot paths' multi-row INSERT stores exactly what SQLAlchemy's insert() stores,
+and returns each row's own id."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, insert, select, text
+
+from paydesk.services.context import AppContext
+from paydesk.store.audit import AuditEvent
+from paydesk.store.bulk import insert_rows, insert_rows_ids
+from paydesk.store.customers import Customer
+from paydesk.store.tickets import Conversation, Message, Ticket
+
+T, M, C, A, CU = (
+    Ticket.__table__,
+    Message.__table__,
+    Conversation.__table__,
+    AuditEvent.__table__,
+    Customer.__table__,
+)
+AT = datetime(2026, 11, 26, 23, 59, 58, 123456, tzinfo=UTC)
+
+
+def _raw(ctx: AppContext, table: str, ids: list[int]) -> list[tuple]:  # type: ignore[type-arg]
+    """The stored values as the database holds them (no result processing)."""
+    with ctx.engine.connect() as conn:
+        cols = [c["name"] for c in ctx.engine.dialect.get_columns(conn, table) if c["name"] != "id"]
+        where = ", ".join(map(str, ids))
+        sql = f"SELECT {', '.join(cols)} FROM {table} WHERE id IN ({where}) ORDER BY id"  # noqa: S608
+        rows = conn.execute(text(sql))
+        return [tuple(r) for r in rows]
+
+
+def _customer(ctx: AppContext) -> int:
+    with ctx.uow() as uow:
+        return insert_rows_ids(uow.session.connection(), CU, [{"workspace_id": 1, "name": "B"}])[0]
+
+
+def test_rows_and_ids_match_sqlalchemy(ctx: AppContext) -> None:
+    cust = _customer(ctx)
+    tickets = [
+        {
+            "workspace_id": 1,
+            "number": 900000 + k,
+            "subject": "退款 'quoted' \"x\"",
+            "customer_id": cust,
+            "fields": {"transaction_id": "TP1", "nested": [1, {"a": None}], "zh": "到账"},
+            "created_at": AT + timedelta(seconds=k % 2),
+            "updated_at": AT.astimezone(UTC),
+            "last_message_at": AT,
+            "queue_id": None,
+        }
+        for k in range(4)
+    ]
+    with ctx.uow() as uow:
+        conn = uow.session.connection()
+        fast = insert_rows_ids(conn, T, tickets[:2])
+        slow = list(
+            conn.execute(
+                insert(T).returning(T.c.id, sort_by_parameter_order=True), tickets[2:]
+            ).scalars()
+        )
+    # each id is its own row's
+    with ctx.read() as s:
+        numbers = dict(s.execute(select(T.c.id, T.c.number).where(T.c.id.in_(fast + slow))).all())
+    assert [numbers[i] for i in fast + slow] == [t["number"] for t in tickets]
+    # the stored values are SQLAlchemy's (defaults of absent columns included), apart from
+    # the number
+    got, want = _raw(ctx, "tickets", fast), _raw(ctx, "tickets", slow)
+    assert len(got) == len(want) == 2
+    for g, w in zip(got, want, strict=True):
+        differ = [i for i, (a, b) in enumerate(zip(g, w, strict=True)) if a != b]
+        assert differ == [1], (g, w)
+    # read back through the ORM: aware datetimes, JSON, defaults
+    with ctx.read() as s:
+        t = s.get(Ticket, fast[1])
+        assert t is not None
+        assert t.created_at == AT + timedelta(seconds=1)
+        assert t.fields == tickets[1]["fields"]
+        assert (t.status, t.priority, t.escalation_level) == ("new", "normal", 0)
+
+    msgs = [
+        {
+            "ticket_id": fast[0],
+            "author_type": "customer",
+            "channel": "chat",
+            "body": b,
+            "findings": [{"type": "card"}],
+            "internal": flag,
+        }
+        for b, flag in (("a", True), ("b", False))
+    ]
+    with ctx.uow() as uow:
+        conn = uow.session.connection()
+        ids = insert_rows_ids(conn, M, msgs)
+        insert_rows(conn, C, [{"ticket_id": fast[0], "channel": "chat", "external_ref": None}])
+    with ctx.read() as s:
+        stored = s.execute(
+            select(M.c.id, M.c.body, M.c.internal, M.c.findings, M.c.meta).where(M.c.id.in_(ids))
+        ).all()
+    assert [tuple(r) for r in stored] == [
+        (ids[0], "a", True, [{"type": "card"}], {}),
+        (ids[1], "b", False, [{"type": "card"}], {}),
+    ]
+
+
+def test_a_rolled_back_insert_and_ids_after_a_delete(ctx: AppContext) -> None:
+    cust = _customer(ctx)
+    rows = [
+        {"workspace_id": 1, "actor_type": "system", "action": "x.one", "details": {"n": 1}},
+        {"workspace_id": 1, "actor_type": "system", "action": "x.two", "customer_id": cust},
+    ]
+    with ctx.uow() as uow:
+        insert_rows(uow.session.connection(), A, rows[:1] + [dict(rows[0], action="x.three")])
+    try:
+        with ctx.uow() as uow:
+            insert_rows(uow.session.connection(), A, [rows[1]])
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    with ctx.read() as s:
+        actions = s.scalars(select(A.c.action).where(A.c.action.like("x.%")).order_by(A.c.id)).all()
+    assert actions == ["x.one", "x.three"]  # the rolled-back row is not there
+    with ctx.uow() as uow:  # ids continue after the largest, also after a delete
+        conn = uow.session.connection()
+        (tid,) = insert_rows_ids(conn, T, [{"workspace_id": 1, "number": 1, "customer_id": cust}])
+        a, b = insert_rows_ids(conn, C, [{"ticket_id": tid, "channel": "x"}] * 2)
+        conn.execute(delete(C).where(C.c.id == b))
+        (c,) = insert_rows_ids(conn, C, [{"ticket_id": tid, "channel": "y"}])
+    assert b == a + 1 and c > a
