@@ -20,8 +20,20 @@ import orjson
 log = logging.getLogger(__name__)
 
 
+class Transaction(Protocol):
+    """What a bus needs of a unit of work (services.uow.UnitOfWork)."""
+
+    def on_commit(self, fn: Callable[[], Any]) -> None: ...
+
+    def defer_insert(self, table: Any, row: dict[str, Any]) -> None: ...
+
+
 class EventBus(Protocol):
     def publish(self, topic: str, event: dict[str, Any]) -> None: ...
+
+    def publish_on_commit(self, uow: Transaction, topic: str, event: dict[str, Any]) -> None:
+        """Publish once `uow` has committed (never, if it rolls back)."""
+        ...
 
     def subscribe(
         self, *topics: str, on_event: Callable[[dict[str, Any]], None] | None = None
@@ -137,6 +149,9 @@ class InProcessBus:
     def publish(self, topic: str, event: dict[str, Any]) -> None:
         self.hub.dispatch(topic, event)
 
+    def publish_on_commit(self, uow: Transaction, topic: str, event: dict[str, Any]) -> None:
+        uow.on_commit(lambda: self.publish(topic, event))
+
     def subscribe(
         self, *topics: str, on_event: Callable[[dict[str, Any]], None] | None = None
     ) -> Subscription:
@@ -183,6 +198,9 @@ class RedisBus:
         if self._publisher is None:
             self._start_publisher()
         self._wake.set()
+
+    def publish_on_commit(self, uow: Transaction, topic: str, event: dict[str, Any]) -> None:
+        uow.on_commit(lambda: self.publish(topic, event))
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued event was sent (CLI commands before they exit, tests)."""

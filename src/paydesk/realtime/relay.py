@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from paydesk.realtime.bus import InProcessBus
+from paydesk.realtime.bus import InProcessBus, Transaction
 from paydesk.store.base import utcnow
 from paydesk.store.bus import BusEvent
 from paydesk.store.db import write_lock_for
@@ -43,6 +43,7 @@ class RelayBus(InProcessBus):
         self._writer: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_id = 0
+        self._outbox = engine.dialect.name == "sqlite"
 
     def publish(self, topic: str, event: dict[str, Any]) -> None:
         self.hub.dispatch(topic, event)
@@ -56,6 +57,21 @@ class RelayBus(InProcessBus):
                 )
                 self._writer.start()
         self._wake.set()
+
+    def publish_on_commit(self, uow: Transaction, topic: str, event: dict[str, Any]) -> None:
+        """On SQLite the event's row is written by `uow`'s own transaction (a transactional
+        outbox) instead of by the writer thread's next one: under load, intake's commits
+        otherwise shared the single writer's turn with a relay transaction per burst and process.
+        SQLite's one writer commits rows in id order, so the other processes' tails (`id >
+        last seen`) miss none. On PostgreSQL concurrent transactions can commit out of id order
+        (a tail could pass a row still uncommitted): the event goes out after commit as before."""
+        if not self._outbox:
+            super().publish_on_commit(uow, topic, event)
+            return
+        uow.defer_insert(
+            _E, {"origin": self.origin, "topic": topic, "payload": event, "created_at": utcnow()}
+        )
+        uow.on_commit(lambda: self.hub.dispatch(topic, event))
 
     def flush(self) -> None:
         """Write buffered events now (tests, CLI commands before they exit)."""

@@ -701,23 +701,19 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
             r.customer_id,
         )
 
-    events = [(tickets[i], messages[i].id, i not in appended) for i in live]
     bus = ctx.bus
-
-    def publish() -> None:
-        for t, message_id, created in events:
-            ws = t.workspace_id
-            if created:
-                ev: Any = TicketOpened(
-                    t.id, t.number, str(t.queue_id) if t.queue_id else None, t.subject
-                )
-                bus.publish(f"inbox:{ws}", ev.payload())
-            added = MessageAdded(t.id, message_id, AuthorType.CUSTOMER.value, False).payload()
-            bus.publish(f"ticket:{t.id}", added)
-            if not created:
-                bus.publish(f"inbox:{ws}", added)
-
-    uow.on_commit(publish)
+    for i in live:  # published once the batch has committed
+        t, created = tickets[i], i not in appended
+        ws = t.workspace_id
+        if created:
+            ev: Any = TicketOpened(
+                t.id, t.number, str(t.queue_id) if t.queue_id else None, t.subject
+            )
+            bus.publish_on_commit(uow, f"inbox:{ws}", ev.payload())
+        added = MessageAdded(t.id, messages[i].id, AuthorType.CUSTOMER.value, False).payload()
+        bus.publish_on_commit(uow, f"ticket:{t.id}", added)
+        if not created:
+            bus.publish_on_commit(uow, f"inbox:{ws}", added)
     return [r for r in results if r is not None]
 
 
