@@ -97,3 +97,47 @@ def test_concurrent_callers_each_get_their_own_answer_and_a_bad_item_fails_alone
             t = s.get(Ticket, r.ticket_id)  # type: ignore[union-attr]
             assert t is not None and t.subject == f"Thread {i}"
         assert s.scalar(select(func.count()).select_from(Ticket)) == 38
+
+
+def test_items_queued_while_another_process_writes_join_the_waiting_batch(ctx) -> None:  # type: ignore[no-untyped-def]
+    """SQLite: while another process holds the writer's lock, the leader takes in the items
+    queued meanwhile, so they are written in its one transaction (one `now` for all of them)
+    rather than each in a transaction of its own after the lock comes free."""
+    import concurrent.futures as cf
+    import fcntl
+    import os
+    import threading
+    import time
+
+    if ctx.dialect != "sqlite":
+        return  # PostgreSQL has no writer's lock: nothing to wait for
+    path = os.path.abspath(ctx.engine.url.database) + ".writelock"
+    other = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # its own open file: another process
+    fcntl.flock(other, fcntl.LOCK_EX)
+    committer = intake._committer(ctx)
+    released = threading.Event()
+
+    def release_when_all_queued() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with committer._lock:
+                waiting = len(committer._queue)
+            if waiting == 5 and committer._leading:  # a leader has the first, five wait
+                break
+            time.sleep(0.01)
+        time.sleep(0.1)
+        fcntl.flock(other, fcntl.LOCK_UN)
+        released.set()
+
+    def one(i: int) -> intake.IntakeResult:
+        time.sleep(0.05 * i)  # they arrive one after the other, while the lock is held
+        return intake.receive(ctx, msg(f"g{i}@example.com", f"Gather {i}", subject=f"G {i}"))
+
+    threading.Thread(target=release_when_all_queued, daemon=True).start()
+    with cf.ThreadPoolExecutor(6) as pool:
+        out = list(pool.map(one, range(6), timeout=60))
+    assert released.is_set()
+    os.close(other)
+    with ctx.read() as s:
+        stamps = {s.get(Ticket, r.ticket_id).created_at for r in out}  # type: ignore[union-attr]
+    assert len(stamps) == 1, "all six written by one transaction"

@@ -86,6 +86,20 @@ class SqliteWriteLock:
         if self._depth == 1:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
 
+    def try_acquire(self) -> bool:
+        """`acquire` if nobody (no other thread, no other process) holds the lock; else False at
+        once."""
+        if not self._tlock.acquire(blocking=False):
+            return False
+        if self._depth == 0:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._tlock.release()
+                return False
+        self._depth += 1
+        return True
+
     def release(self) -> None:
         self._depth -= 1
         if self._depth == 0:
