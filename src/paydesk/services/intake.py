@@ -577,6 +577,7 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
         numbers = _ticket_numbers(conn, len(new_idx))
         router = routing.BatchRouter(ctx, conn, [(items[i], cust[i]) for i in new_idx])
         rows = []
+        clocks: dict[tuple[Any, ...], dict[str, Any]] = {}
         for k, (n, i) in enumerate(zip(numbers, new_idx, strict=True)):
             p = items[i]
             assert p.category is not None
@@ -611,7 +612,13 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
                     "closed_at": None,
                 }
             )
-            rows[-1].update(sla.intake_columns(ctx, conn, rows[-1], now))  # SLA, same INSERT
+            # SLA clocks, same INSERT: a pure function of these columns and `now`, which the
+            # batch's tickets share (mostly the same queue, category and priority too)
+            row = rows[-1]
+            sla_key = (row["workspace_id"], row["queue_id"], row["category"], row["priority"])
+            if sla_key not in clocks:
+                clocks[sla_key] = sla.intake_columns(ctx, conn, row, now)
+            row.update(clocks[sla_key])
         ids = insert_rows_ids(conn, _T, rows)
         for i, tid, row in zip(new_idx, ids, rows, strict=True):
             tickets[i] = SimpleNamespace(id=tid, **row)

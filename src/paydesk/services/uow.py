@@ -47,8 +47,10 @@ class UnitOfWork:
     def flush_deferred(self) -> None:
         """Write the deferred rows now (one INSERT per table)."""
         deferred, self._deferred = self._deferred, {}
-        for table, rows in deferred.items():
-            insert_rows(self.session.connection(), table, rows)
+        if deferred:
+            conn = self.session.connection()
+            for table, rows in deferred.items():
+                insert_rows(conn, table, rows)
 
     def __enter__(self) -> UnitOfWork:
         if self._lock is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
@@ -36,9 +37,11 @@ class _Plan:
 
     def params(self, rows: list[dict[str, Any]], first_id: int) -> list[tuple[Any, ...]]:
         out = []
+        # a batch's rows share a few timestamps ("now", due dates): each is converted once
+        stamps: dict[tuple[int, datetime], Any] = {}
         for k, row in enumerate(rows):
             values = []
-            for kind, arg, proc in self.slots:
+            for n, (kind, arg, proc) in enumerate(self.slots):
                 if kind == _ROW:
                     v = row[arg]
                 elif kind == _ID:
@@ -47,7 +50,15 @@ class _Plan:
                     v = arg
                 else:
                     v = arg(None)  # a column default; our models' take no execution context
-                values.append(v if proc is None else proc(v))
+                if proc is not None:
+                    if type(v) is datetime:
+                        key = (n, v)
+                        if key not in stamps:
+                            stamps[key] = proc(v)
+                        v = stamps[key]
+                    else:
+                        v = proc(v)
+                values.append(v)
             out.append(tuple(values))
         return out
 
