@@ -21,6 +21,11 @@ def test_create_and_get_ticket(api):
     assert r.status_code == 201, r.text
     t = r.json()
     assert t["number"] >= 10001 and t["status"] == "new" and t["category"] == "transactions"
+    # the answer the route writes itself has exactly the documented shape
+    from paydesk.web.schemas import TicketCreated
+
+    assert TicketCreated.model_validate(t).model_dump() == t
+    assert r.headers["content-type"] == "application/json"
     got = api.get(f"/api/v1/tickets/{t['id']}").json()
     assert got["number"] == t["number"]
     assert got["customer"]["email"] == "alice@example.com"

@@ -15,7 +15,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -27,6 +26,7 @@ from paydesk.realtime.bus import Subscription
 from paydesk.services import chat as chat_svc
 from paydesk.services import presence as presence_svc
 from paydesk.services.context import AppContext
+from paydesk.web.pools import intake_pool
 from paydesk.web.sessions import STAFF_COOKIE
 
 log = logging.getLogger(__name__)
@@ -42,18 +42,6 @@ MAX_STRIKES = 30  # refused frames before the socket is closed (4429)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_RATE = 4429
-
-
-_SEND_POOL: ThreadPoolExecutor | None = None
-
-
-def _send_pool() -> ThreadPoolExecutor:
-    """Visitor sends get their own threads: many concurrent commits let intake's group commit
-    write them in one transaction, instead of queueing behind the loop's small default pool."""
-    global _SEND_POOL
-    if _SEND_POOL is None:
-        _SEND_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="chat-send")
-    return _SEND_POOL
 
 
 class Bucket:
@@ -462,7 +450,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         cid = frame.data["client_id"]
         try:
             res = await asyncio.get_running_loop().run_in_executor(
-                _send_pool(), chat_svc.send_visitor_message, ctx, sess, cid, frame.data["body"]
+                intake_pool(), chat_svc.send_visitor_message, ctx, sess, cid, frame.data["body"]
             )
         except DomainError as err:
             conn.send({"type": "error", "code": err.code, "message": err.message, "client_id": cid})
