@@ -130,3 +130,16 @@ def test_a_rolled_back_insert_and_ids_after_a_delete(ctx: AppContext) -> None:
         conn.execute(delete(C).where(C.c.id == b))
         (c,) = insert_rows_ids(conn, C, [{"ticket_id": tid, "channel": "y"}])
     assert b == a + 1 and c > a
+
+
+def test_driver_errors_are_raised_as_sqlalchemy_raises_them(ctx: AppContext) -> None:
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    cust = _customer(ctx)
+    row = {"workspace_id": 1, "number": 424242, "customer_id": cust}
+    with ctx.uow() as uow:
+        insert_rows_ids(uow.session.connection(), T, [row])
+    with pytest.raises(IntegrityError):  # the ticket number is unique
+        with ctx.uow() as uow:
+            insert_rows(uow.session.connection(), T, [row])

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
+from sqlalchemy.exc import DBAPIError
 
 _Processor = Callable[[Any], Any] | None
 _ROW, _ID, _VALUE, _CALL = range(4)
@@ -124,7 +125,7 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         return
     cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cur.executemany(plan.sql, plan.params(rows, 0))
+        _run(conn, cur, plan.sql, plan.params(rows, 0))
     finally:
         cur.close()
 
@@ -144,7 +145,17 @@ def insert_rows_ids(conn: Connection, table: Table, rows: list[dict[str, Any]]) 
         name = conn.dialect.identifier_preparer.format_table(table)
         top = cur.execute(f"SELECT max(id) FROM {name}").fetchone()[0]  # noqa: S608 - our table
         first = int(top or 0) + 1
-        cur.executemany(plan.sql, plan.params(rows, first))
+        _run(conn, cur, plan.sql, plan.params(rows, first))
     finally:
         cur.close()
     return list(range(first, first + len(rows)))
+
+
+def _run(conn: Connection, cur: Any, sql: str, params: list[tuple[Any, ...]]) -> None:
+    """executemany, with the driver's errors raised as SQLAlchemy raises them (IntegrityError,
+    OperationalError...), so callers handle them as they handle SQLAlchemy's own statements."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        cur.executemany(sql, params)
+    except dbapi.Error as err:
+        raise DBAPIError.instance(sql, params, err, dbapi.Error) from err
