@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +22,14 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def json_text(value: Any) -> str:
+    """JSON columns' serializer: orjson (several times faster than `json.dumps` on the intake
+    path, where every ticket writes a few JSON values while the writer's lock is held). Keys
+    that are not strings are written as strings, as `json.dumps` does; non-ASCII text is stored
+    as UTF-8 rather than `\\u` escapes (both read back the same)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
@@ -32,11 +41,17 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=20,
+            json_serializer=json_text,
         )
         _sqlite_pragmas(engine)
         return engine
     return create_engine(
-        url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        json_serializer=json_text,
     )
 
 
