@@ -9,7 +9,7 @@ import zipfile
 
 import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DatabaseError
 from typer.testing import CliRunner
 
@@ -67,7 +67,18 @@ def test_a_backlog_is_sealed_a_batch_per_transaction_into_one_unbroken_chain(ctx
         # the caller's own unflushed event is chained too
         audit.record(uow.session, actor, "test.last")
         assert audit.seal_chain(uow.session, batch=7) == 7
+    monkeypatch.setattr(audit, "SEAL_WRITE_ROWS", 3)
+    updates: list[int] = []
+
+    def count(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith("UPDATE audit_events"):  # rows: of one statement's VALUES
+            updates.append(statement.count("(?, ?, ?)") or (len(params) if executemany else 1))
+
+    event.listen(ctx.engine, "before_cursor_execute", count)
     assert audit.seal_pending(ctx) == 24  # 31 events: 7 + 7 + 7 + 3 after the first 7
+    event.remove(ctx.engine, "before_cursor_execute", count)
+    if ctx.dialect == "sqlite":  # short write transactions: the writer's lock is not held long
+        assert updates == [3, 3, 1, 3, 3, 1, 3, 3, 1, 3]
     assert audit.seal_pending(ctx) == 0
     with ctx.read() as s:
         report = audit.verify_report(s)

@@ -30,18 +30,29 @@ class _Plan:
     """A prepared INSERT for one table and one set of row keys: for each parameter of the
     statement, where its value comes from and the bind processor it goes through."""
 
-    __slots__ = ("slots", "sql")
+    __slots__ = ("head", "row", "slots", "statements")
 
     def __init__(self, sql: str, slots: list[tuple[int, Any, _Processor]]) -> None:
-        self.sql = sql
+        head, _, row = sql.partition(" VALUES ")
+        self.head, self.row = head + " VALUES ", row  # "INSERT INTO t (...)", "(?, ?, ...)"
         self.slots = slots  # (_ROW, key | _ID, None | _VALUE, default | _CALL, fn; processor)
+        self.statements: dict[int, str] = {}
 
-    def params(self, rows: list[dict[str, Any]], first_id: int) -> list[tuple[Any, ...]]:
-        out = []
+    def sql(self, n: int) -> str:
+        """The statement for `n` rows: one multi-row VALUES, so SQLite runs it in one step (the
+        driver releases the GIL around each step; with one step per row, a busy process made
+        the lock holder wait for the GIL once per row)."""
+        stmt = self.statements.get(n)
+        if stmt is None:
+            stmt = self.statements[n] = self.head + ", ".join([self.row] * n)
+        return stmt
+
+    def params(self, rows: list[dict[str, Any]], first_id: int) -> list[Any]:
+        """Every row's values, flat, in statement order."""
+        out: list[Any] = []
         # a batch's rows share a few timestamps ("now", due dates): each is converted once
         stamps: dict[tuple[int, datetime], Any] = {}
         for k, row in enumerate(rows):
-            values = []
             for n, (kind, arg, proc) in enumerate(self.slots):
                 if kind == _ROW:
                     v = row[arg]
@@ -59,8 +70,7 @@ class _Plan:
                         v = stamps[key]
                     else:
                         v = proc(v)
-                values.append(v)
-            out.append(tuple(values))
+                out.append(v)
         return out
 
 
@@ -123,11 +133,7 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     if plan is None:
         conn.execute(insert(table), rows)
         return
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        _run(conn, cur, plan.sql, plan.params(rows, 0))
-    finally:
-        cur.close()
+    _run(conn, plan, rows, 0)
 
 
 def insert_rows_ids(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
@@ -140,22 +146,27 @@ def insert_rows_ids(conn: Connection, table: Table, rows: list[dict[str, Any]]) 
     if plan is None:
         stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(conn.execute(stmt, rows).scalars())
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        name = conn.dialect.identifier_preparer.format_table(table)
-        top = cur.execute(f"SELECT max(id) FROM {name}").fetchone()[0]  # noqa: S608 - our table
-        first = int(top or 0) + 1
-        _run(conn, cur, plan.sql, plan.params(rows, first))
-    finally:
-        cur.close()
+    driver = conn.connection.driver_connection
+    name = conn.dialect.identifier_preparer.format_table(table)
+    top = driver.execute(f"SELECT max(id) FROM {name}").fetchone()[0]  # type: ignore[union-attr]  # noqa: S608 - our table
+    first = int(top or 0) + 1
+    _run(conn, plan, rows, first)
     return list(range(first, first + len(rows)))
 
 
-def _run(conn: Connection, cur: Any, sql: str, params: list[tuple[Any, ...]]) -> None:
-    """executemany, with the driver's errors raised as SQLAlchemy raises them (IntegrityError,
-    OperationalError...), so callers handle them as they handle SQLAlchemy's own statements."""
+ROWS_PER_STATEMENT = 200  # well under SQLite's 32,766 parameters for our widest table
+
+
+def _run(conn: Connection, plan: _Plan, rows: list[dict[str, Any]], first_id: int) -> None:
+    """INSERT `rows` in multi-row statements, with the driver's errors raised as SQLAlchemy
+    raises them (IntegrityError, OperationalError...), so callers handle them as they handle
+    SQLAlchemy's own statements."""
+    driver = conn.connection.driver_connection
     dbapi = conn.dialect.loaded_dbapi
-    try:
-        cur.executemany(sql, params)
-    except dbapi.Error as err:
-        raise DBAPIError.instance(sql, params, err, dbapi.Error) from err
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        part = rows[start : start + ROWS_PER_STATEMENT]
+        sql, params = plan.sql(len(part)), plan.params(part, first_id + start)
+        try:
+            driver.execute(sql, params)  # type: ignore[union-attr]
+        except dbapi.Error as err:
+            raise DBAPIError.instance(sql, params, err, dbapi.Error) from err
