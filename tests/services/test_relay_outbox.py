@@ -79,3 +79,38 @@ def test_rolled_back_intake_publishes_nothing(ctx: AppContext) -> None:
     ctx.bus.flush()  # type: ignore[attr-defined]
     assert sub_events == []
     assert _rows(ctx) == before
+
+
+def test_old_rows_are_pruned_a_bounded_number_per_transaction(ctx: AppContext, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from paydesk.realtime import relay
+    from paydesk.store.base import utcnow
+
+    assert isinstance(ctx.bus, RelayBus)
+    monkeypatch.setattr(relay, "PRUNE_ROWS", 4)
+    old, new = utcnow() - relay.KEEP - timedelta(seconds=5), utcnow()
+    rows = [
+        {"origin": "x", "topic": "t", "payload": {"n": i}, "created_at": old if i < 10 else new}
+        for i in range(13)
+    ]
+    with ctx.engine.begin() as conn:
+        conn.execute(insert(BusEvent.__table__), rows)
+    before = _rows(ctx)
+    begun: list[int] = []
+    event_name = "begin"
+    from sqlalchemy import event
+
+    def count(_conn) -> None:  # type: ignore[no-untyped-def]
+        begun.append(1)
+
+    event.listen(ctx.engine, event_name, count)
+    assert ctx.bus._prune() == 10
+    event.remove(ctx.engine, event_name, count)
+    assert len(begun) == 3  # 4 + 4 + 2 rows
+    assert _rows(ctx) == before - 10
+    with ctx.read() as s:
+        kept = s.scalars(select(BusEvent.payload).where(BusEvent.origin == "x")).all()
+    assert sorted(p["n"] for p in kept) == [10, 11, 12]

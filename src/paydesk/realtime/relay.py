@@ -29,6 +29,7 @@ _E = BusEvent.__table__
 POLL_SECONDS = 0.2
 COALESCE_SECONDS = 0.05
 KEEP = timedelta(minutes=1)
+PRUNE_ROWS = 2000
 
 
 class RelayBus(InProcessBus):
@@ -146,13 +147,28 @@ class RelayBus(InProcessBus):
                 )
             )
 
-    def _prune(self) -> None:
+    def _prune(self) -> int:
+        """Delete rows older than KEEP, PRUNE_ROWS a transaction (intake writes a few rows per
+        ticket: a minute of a busy desk is tens of thousands, and one DELETE of them all would
+        hold SQLite's single writer for that long). Returns how many."""
+        cutoff = utcnow() - KEEP
         lock = write_lock_for(self.engine)
-        if lock:
-            lock.acquire()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(delete(_E).where(_E.c.created_at < utcnow() - KEEP))
-        finally:
+        total = 0
+        while True:
             if lock:
-                lock.release()
+                lock.acquire()
+            try:
+                with self.engine.begin() as conn:
+                    old = (
+                        select(_E.c.id)
+                        .where(_E.c.created_at < cutoff)
+                        .order_by(_E.c.id)
+                        .limit(PRUNE_ROWS)
+                    )
+                    done = conn.execute(delete(_E).where(_E.c.id.in_(old))).rowcount
+            finally:
+                if lock:
+                    lock.release()
+            total += done
+            if done < PRUNE_ROWS:
+                return total
