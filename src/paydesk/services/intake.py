@@ -48,7 +48,7 @@ from paydesk.store.audit import AuditEvent
 from paydesk.store.base import utcnow
 from paydesk.store.bulk import insert_rows, insert_rows_ids
 from paydesk.store.customers import Customer, CustomerIdentity
-from paydesk.store.db import write_lock_for
+from paydesk.store.db import SqliteWriteLock, write_lock_for
 from paydesk.store.tickets import Attachment, Conversation, Message, Ticket
 from paydesk.store.workspace import Queue
 
@@ -334,6 +334,9 @@ class _Caller:
         self.wake = threading.Event()
 
 
+_Queued = tuple[_Prepared, Future[IntakeResult], _Caller]  # an item, its answer, its caller
+
+
 class GroupCommitter:
     """Leader/follower group commit: callers queue their items; one caller at a time leads and
     writes every queued item (up to MAX_BATCH per transaction), holding the writer turn. No extra
@@ -349,7 +352,7 @@ class GroupCommitter:
         self._turn = threading.Lock()  # held while a batch is written (tests hold it to queue)
         self._lock = threading.Lock()  # guards _queue and _leading
         self._leading = False
-        self._queue: deque[tuple[_Prepared, Future[IntakeResult], _Caller]] = deque()
+        self._queue: deque[_Queued] = deque()
 
     def submit(self, item: _Prepared) -> IntakeResult:
         return self.submit_many([item])[0].result()
@@ -385,7 +388,7 @@ class GroupCommitter:
             nxt.wake.set()
 
     def _lead(self, me: _Caller, futures: list[Future[IntakeResult]]) -> None:
-        batch: list[tuple[_Prepared, Future[IntakeResult], _Caller]] = []
+        batch: list[_Queued] = []
         try:
             while True:
                 with self._turn:
@@ -407,11 +410,11 @@ class GroupCommitter:
                 self._hand_off()
             raise
 
-    def _take(self, n: int) -> list[tuple[_Prepared, Future[IntakeResult], _Caller]]:
+    def _take(self, n: int) -> list[_Queued]:
         """Up to `n` queued items, oldest first (holding `_lock`)."""
         return [self._queue.popleft() for _ in range(min(n, len(self._queue)))]
 
-    def _write(self, batch: list[tuple[_Prepared, Future[IntakeResult], _Caller]]) -> None:
+    def _write(self, batch: list[_Queued]) -> None:
         """Classify and write `batch` in one transaction.
 
         On SQLite the processes of a server take turns on one writer's lock. While another
@@ -431,42 +434,45 @@ class GroupCommitter:
                     break  # nothing to do meanwhile: wait for the turn in the unit of work
                 _classify([item for item, _, _ in more], self.ctx)
                 batch.extend(more)
-            try:
-                with self.ctx.uow() as uow:
-                    if held and lock is not None:
-                        lock.release()  # the unit of work holds it now (re-entrant)
-                        held = False
-                    if lock is not None and len(batch) < MAX_BATCH:
-                        with self._lock:
-                            late = self._take(MAX_BATCH - len(batch))
-                        if late:
-                            _classify([item for item, _, _ in late], self.ctx)
-                            batch.extend(late)
-                    results = _write_batch(self.ctx, uow, [item for item, _, _ in batch])
-            except Exception:
-                for item, fut, _ in batch:  # isolate the failing item; the others get written
-                    self._run([(item, fut)])
-                return
+            taken, held = (lock if held else None), False  # _run releases it, whatever happens
+            self._run(batch, held=taken, gather=lock is not None)
         finally:
-            if held and lock is not None:  # interrupted before the unit of work took it over
+            if held and lock is not None:  # interrupted before _run took it over
                 lock.release()
-        for (_, fut, _), result in zip(batch, results, strict=True):
-            fut.set_result(result)
 
-    def _run(self, batch: list[tuple[_Prepared, Future[IntakeResult]]]) -> None:
+    def _run(
+        self, batch: list[_Queued], held: SqliteWriteLock | None = None, gather: bool = False
+    ) -> None:
         """Write classified items in one transaction; a batch that fails is retried item by
-        item, so one bad item never blocks the others."""
+        item, so one bad item never blocks the others. `held`: the writer's lock, taken by the
+        caller, handed to the unit of work. `gather`: once in the transaction, the items queued
+        meanwhile join the batch."""
         try:
             with self.ctx.uow() as uow:
-                results = _write_batch(self.ctx, uow, [item for item, _ in batch])
+                if held is not None:
+                    held.release()  # the unit of work holds it now (re-entrant)
+                    held = None
+                if gather and len(batch) < MAX_BATCH:
+                    with self._lock:
+                        late = self._take(MAX_BATCH - len(batch))
+                    if late:
+                        _classify([item for item, _, _ in late], self.ctx)
+                        batch.extend(late)
+                results = _write_batch(self.ctx, uow, [item for item, _, _ in batch])
         except Exception as exc:
+            if held is not None:
+                held.release()
+                held = None
             if len(batch) == 1:
                 batch[0][1].set_exception(exc)
                 return
             for one in batch:
                 self._run([one])
             return
-        for (_, fut), result in zip(batch, results, strict=True):
+        finally:
+            if held is not None:  # interrupted before the unit of work took it over
+                held.release()
+        for (_, fut, _), result in zip(batch, results, strict=True):
             fut.set_result(result)
 
 
