@@ -1,12 +1,13 @@
 """Multi-row INSERTs for the hot write paths (intake's group commit, deferred audit rows).
 
-On SQLite the rows go to the driver's `executemany` (one prepared statement, a loop in C) with
+On SQLite the rows go straight to the driver as multi-row VALUES statements (up to
+ROWS_PER_STATEMENT rows each: one SQLite step, so one release of the GIL, per statement), with
 the column values passed through the same bind processors SQLAlchemy would apply (JSON, aware
-UTC datetimes, booleans), so what is stored is identical; SQLAlchemy's per-statement work
-(cache key, compilation lookup, building one multi-row VALUES string and its parameters in
-Python) cost more than SQLite's own work on these paths, and it is paid while the single
-writer's lock is held. Ids come from the table's largest rowid: the caller holds SQLite's only
-write transaction, so nobody else inserts in between.
+UTC datetimes, booleans), so what is stored is identical. SQLAlchemy's per-statement work (cache
+key, compilation lookup, building the statement and its parameters in Python) cost more than
+SQLite's own work on these paths, and it is paid while the single writer's lock is held. Ids
+come from the table's largest rowid: the caller holds SQLite's only write transaction, so nobody
+else inserts in between.
 
 PostgreSQL, and any row set the plan cannot take as is (rows with different keys, a column
 default that needs an execution context), take SQLAlchemy's own `insert()`.
