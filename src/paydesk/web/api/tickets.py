@@ -45,8 +45,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def create_ticket(body: TicketCreate, ctx: Ctx, actor: ApiActor) -> Response:
     """Open a ticket (or, with an idempotency key seen before, return the same one with 200)."""
     # `async` with one explicit hand-off to a thread: intake is the only part that blocks. The
-    # answer is written here (its shape is TicketCreated, checked by the tests against the
-    # OpenAPI document) rather than validated again against the model on the way out.
+    # answer is written here (its shape is TicketCreated's, which a test checks) rather than
+    # validated again against the model on the way out.
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(intake_pool(), _open_ticket, ctx, actor, body)
     answer = {
