@@ -133,6 +133,12 @@ _KEYWORDS: dict[Category, tuple[str, ...]] = {
 }
 
 
+def mentions_complaint(text: str) -> bool:
+    """Whether `classify_category(text)` is a complaint (a complaint word anywhere)."""
+    t = text.lower()
+    return any(w in t for w in _KEYWORDS[Category.COMPLAINT])
+
+
 def classify_category(text: str) -> Category:
     t = text.lower()
     best = Category.TECHNICAL

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from paydesk.assistant.intent.dataset import LabelledData
 from paydesk.assistant.intent.store import DEFAULT_MODEL, ModelHolder, model_dir
 from paydesk.assistant.intent.taxonomy import category_of
-from paydesk.domain.classify import classify_category
+from paydesk.domain.classify import mentions_complaint
 from paydesk.domain.tickets import Category
 from paydesk.services.context import AppContext
 from paydesk.settings import Settings
@@ -81,7 +81,7 @@ def _routing_many(
         out: list[Category | None] = [None] * len(items)
         todo = []
         for i, (text, _locale) in enumerate(items):
-            if classify_category(text) == Category.COMPLAINT:  # complaint words: always
+            if mentions_complaint(text):  # complaint words: always a complaint
                 out[i] = Category.COMPLAINT
             else:
                 todo.append(i)
@@ -92,18 +92,17 @@ def _routing_many(
                 screen = model.screen_proba(texts)
                 unsure = list(range(len(todo)))
                 if screen is not None:
+                    cats, sure = _categories_of(model, screen)
                     unsure = []
-                    for k, proba in enumerate(screen):
-                        category, confidence = _category_from(model, proba)
-                        if category is not None and confidence >= SCREEN_THRESHOLD:
-                            out[todo[k]] = category
+                    for k in range(len(todo)):
+                        if cats and sure[k] >= SCREEN_THRESHOLD:
+                            out[todo[k]] = cats[k]
                         else:
                             unsure.append(k)
                 if unsure:
-                    probas = model.proba([texts[k] for k in unsure])
-                    for k, proba in zip(unsure, probas, strict=True):
-                        category, confidence = _category_from(model, proba)
-                        if category is not None and confidence >= CATEGORY_THRESHOLD:
+                    cats, sure = _categories_of(model, model.proba([texts[k] for k in unsure]))
+                    for k, category, confidence in zip(unsure, cats, sure, strict=False):
+                        if confidence >= CATEGORY_THRESHOLD:
                             out[todo[k]] = category
             except Exception:  # routing must never fail a ticket: the keywords still work
                 log.exception("intent model failed; using keyword routing")
@@ -119,15 +118,38 @@ def predict_category(model: IntentModel, text: str) -> tuple[Category | None, fl
 
 
 def _category_from(model: IntentModel, proba: Any) -> tuple[Category | None, float]:
-    totals: dict[Category, float] = {}
-    for label, p in zip(model.labels, proba, strict=True):
-        cat = category_of(label)
-        if cat is not None:
-            totals[cat] = totals.get(cat, 0.0) + float(p)
-    if not totals:
-        return None, 0.0
-    best = max(totals, key=lambda c: totals[c])
-    return best, totals[best]
+    """The most likely category of one message (its sub-intents' probabilities summed), and
+    that probability; (None, 0.0) when no label of the model names a category."""
+    cats, totals = _categories_of(model, proba[None, :])
+    return cats[0] if cats else None, float(totals[0]) if cats else 0.0
+
+
+def _categories_of(model: IntentModel, probas: np.ndarray) -> tuple[list[Category], np.ndarray]:
+    """Row by row: the most likely category and its probability (one matrix product for a
+    batch). Empty when no label of the model names a category. Ties go to the category whose
+    first label comes first."""
+    import numpy as np
+
+    cached = model.__dict__.get("_paydesk_categories")
+    if cached is None:
+        order: list[Category] = []
+        pairs = []
+        for i, label in enumerate(model.labels):
+            cat = category_of(label)
+            if cat is not None:
+                if cat not in order:
+                    order.append(cat)
+                pairs.append((i, order.index(cat)))
+        member = np.zeros((len(model.labels), len(order)))
+        for i, j in pairs:
+            member[i, j] = 1.0
+        cached = model.__dict__["_paydesk_categories"] = (order, member)
+    order, member = cached
+    if not order:
+        return [], probas[:, :0]
+    totals = probas @ member
+    best = totals.argmax(axis=1)
+    return [order[j] for j in best], totals[np.arange(len(best)), best]
 
 
 async def _warm_up(ctx: AppContext) -> None:

@@ -26,7 +26,12 @@ from paydesk.assistant.intent.model import IntentModel, TrainConfig, train
 from paydesk.assistant.intent.store import BUNDLED_CSV, train_bundled
 from paydesk.assistant.intent.taxonomy import category_of
 from paydesk.domain.tickets import Category
-from paydesk.services.intent import SCREEN_THRESHOLD, _category_from, _routing_many
+from paydesk.services.intent import (
+    SCREEN_THRESHOLD,
+    _categories_of,
+    _category_from,
+    _routing_many,
+)
 
 from .conftest import HELDOUT
 
@@ -251,3 +256,39 @@ def test_stopword_list_is_scikit_learns() -> None:
 
     keep = {"not", "no", "nothing", "never", "call", "find", "first", "last"}
     assert stopwords() == _OWN_STOPWORDS | (ENGLISH_STOP_WORDS - keep)
+
+
+def test_sparse_scores_equal_the_product_with_the_sparse_matrix(fitted: Featurizer) -> None:
+    width = fitted.n_sparse_features
+    coef = np.random.default_rng(7).standard_normal((width, 5)).astype(np.float32)
+    # odd texts include empty rows (nothing in the vocabulary) between filled ones
+    for texts in (ODD_TEXTS, ODD_TEXTS[:1], ["", "refund"], ["refund", ""], ["zzz qqq"]):
+        want = np.asarray(fitted.transform_sparse(texts) @ coef)
+        got = fitted.sparse_scores(texts, coef)
+        assert got.shape == (len(texts), 5)
+        assert np.abs(got - want).max() < 1e-5, texts
+
+
+def test_batch_categories_match_one_by_one_sums() -> None:
+    model = train_bundled()
+    probas = np.random.default_rng(3).dirichlet(np.ones(len(model.labels)), size=40)
+    # ties between categories go to the one whose first label comes first
+    tie = np.zeros(len(model.labels))
+    firsts: dict[Category, int] = {}
+    for i, label in enumerate(model.labels):
+        cat = category_of(label)
+        if cat is not None:
+            firsts.setdefault(cat, i)
+    (c1, i1), (c2, i2) = sorted(firsts.items(), key=lambda kv: kv[1])[:2]
+    tie[i1] = tie[i2] = 0.5
+    probas = np.vstack([probas, tie])
+    cats, sure = _categories_of(model, probas)
+    for k, proba in enumerate(probas):
+        totals: dict[Category, float] = {}
+        for label, p in zip(model.labels, proba, strict=True):
+            cat = category_of(label)
+            if cat is not None:
+                totals[cat] = totals.get(cat, 0.0) + float(p)
+        best = max(totals, key=lambda c: totals[c])
+        assert cats[k] == best and abs(sure[k] - totals[best]) < 1e-9
+    assert cats[-1] == c1 != c2

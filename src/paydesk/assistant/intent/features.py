@@ -112,6 +112,26 @@ class Featurizer:
         """The word + character blocks only (no sentence encoder)."""
         return sp.hstack(self._sparse_blocks(clip(texts)), format="csr", dtype=np.float32)
 
+    def sparse_scores(self, texts: list[str], coef: np.ndarray) -> np.ndarray:
+        """`transform_sparse(texts) @ coef` (coef: one row per sparse feature), summed straight
+        from the blocks' entries: no sparse matrix is built, whose construction and checks cost
+        more than the arithmetic for the few short texts of an intake batch."""
+        texts = clip(texts)
+        cfg = self.config
+        out = np.zeros((len(texts), coef.shape[1]), dtype=np.float64)
+        offset = 0
+        for block, weight in ((self.word, cfg.word_weight), (self.char, cfg.char_weight)):
+            rows, cols, data = tfidf_entries(block, texts, weight)
+            offset, start = offset + len(block.vocabulary_), offset
+            if not len(rows):
+                continue
+            # float32 entries, as in the matrix of `transform_sparse`; rows come sorted, so
+            # each row's terms are one run: summed by reduceat
+            terms = data.astype(np.float32)[:, None] * coef[cols + start]
+            first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            out[rows[first]] += np.add.reduceat(terms, first, axis=0)
+        return out
+
     def _sparse_blocks(self, texts: list[str]) -> list[Any]:
         cfg = self.config
         return [
@@ -203,7 +223,7 @@ class TfidfBlock:
                 toks = find(text.lower())
                 out = list(toks) if lo == 1 else []
                 for n in range(max(lo, 2), min(hi, len(toks)) + 1):
-                    out.extend(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
+                    out.extend(map(" ".join, zip(*(toks[i:] for i in range(n)), strict=False)))
                 return out
 
             return words
@@ -225,8 +245,21 @@ class TfidfBlock:
 def tfidf(vec: TfidfBlock, texts: list[str], weight: float = 1.0) -> sp.csr_matrix:
     """`vec.transform(texts) * weight` for a fitted, sublinear, L2-normed vectoriser, without
     scikit-learn's per-call input validation — which costs more than the arithmetic for the few
-    short texts of an intake batch. Same analyser, vocabulary and idf, so the same numbers.
-    Character n-grams (`char_wb`) are found with NumPy (`_CharGrams`), not a Python loop."""
+    short texts of an intake batch. Same analyser, vocabulary and idf, so the same numbers."""
+    n = len(texts)
+    rows, ind, data = tfidf_entries(vec, texts, weight)
+    ptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
+    shape = (n, len(vec.vocabulary_))
+    return sp.csr_matrix((data.astype(np.float32), ind, ptr), shape=shape, dtype=np.float32)
+
+
+def tfidf_entries(
+    vec: TfidfBlock, texts: list[str], weight: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The non-zero entries of `tfidf(vec, texts, weight)` as (rows, columns, values), in CSR
+    order (by row, then column). Character n-grams (`char_wb`) are found with NumPy
+    (`_CharGrams`), not a Python loop."""
     n, width = len(texts), len(vec.vocabulary_)
     cache = vec.__dict__.setdefault("_paydesk_fast", {})
     if vec.analyzer == "char_wb" and vec.ngram_range[0] == 1:
@@ -252,9 +285,7 @@ def tfidf(vec: TfidfBlock, texts: list[str], weight: float = 1.0) -> sp.csr_matr
     norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n))
     norms[norms == 0] = 1.0
     data *= (weight / norms)[rows]
-    ptr = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
-    return sp.csr_matrix((data.astype(np.float32), ind, ptr), shape=(n, width), dtype=np.float32)
+    return rows, ind, data
 
 
 _B = np.uint64(0x100000001B3)  # FNV prime: the base of the polynomial n-gram hash

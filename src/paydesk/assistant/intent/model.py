@@ -114,8 +114,7 @@ class IntentModel:
         if self.screen is None:
             return None
         coef, intercept, temperature = self.screen
-        x = self.featurizer.transform_sparse(texts)
-        return _softmax((np.asarray(x @ coef) + intercept) * temperature)
+        return _softmax((self.featurizer.sparse_scores(texts, coef) + intercept) * temperature)
 
     def predict_many(self, texts: list[str]) -> list[tuple[str, float]]:
         if not texts:
