@@ -26,14 +26,18 @@ MAX_ID = 2_147_483_647  # row ids are 32-bit integers in PostgreSQL
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]  # a path id out of range is a 422, never a 500
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer …` header, or None."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
 async def api_actor(request: Request, ctx: Ctx) -> Actor:
     """Bearer token, or an agent console session (the console's own fetches use the API).
     `async` like `get_ctx`: a token used in the last seconds is answered from the process's
     cache on the event loop; a lookup that reads the database runs in the thread pool."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        raw = token.strip()
+    raw = bearer_token(request)
+    if raw:
         return cached_token_actor(ctx, raw) or await run_in_threadpool(resolve_token, ctx, raw)
     return await run_in_threadpool(_session_actor, request, ctx)
 
