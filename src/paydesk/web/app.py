@@ -176,6 +176,9 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         version="0.1.0",
         description="TOPAY customer-service desk: tickets, channels, knowledge base, assistant.",
         lifespan=lifespan,
+        # the desk exports Prometheus metrics (/metrics), not OpenTelemetry: FastAPI's native
+        # telemetry would otherwise ask the global providers whether it is on, every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = ctx or build_context(settings)
     errors.install_error_handlers(app)
