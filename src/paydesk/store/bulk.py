@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from itertools import chain
 from datetime import datetime
 from typing import Any
 
@@ -49,30 +50,32 @@ class _Plan:
         return stmt
 
     def params(self, rows: list[dict[str, Any]], first_id: int) -> list[Any]:
-        """Every row's values, flat, in statement order."""
-        out: list[Any] = []
-        # a batch's rows share a few timestamps ("now", due dates): each is converted once
-        stamps: dict[tuple[int, datetime], Any] = {}
-        for k, row in enumerate(rows):
-            for n, (kind, arg, proc) in enumerate(self.slots):
-                if kind == _ROW:
-                    v = row[arg]
-                elif kind == _ID:
-                    v = first_id + k
-                elif kind == _VALUE:
-                    v = arg
-                else:
-                    v = arg(None)  # a column default; our models' take no execution context
-                if proc is not None:
-                    if type(v) is datetime:
-                        key = (n, v)
-                        if key not in stamps:
-                            stamps[key] = proc(v)
-                        v = stamps[key]
-                    else:
-                        v = proc(v)
-                out.append(v)
-        return out
+        """Every row's values, flat, in statement order. Built a column at a time (list
+        comprehensions and C-level maps, no per-value branching), then interleaved."""
+        n = len(rows)
+        columns: list[list[Any]] = []
+        for kind, arg, proc in self.slots:
+            if kind == _ROW:
+                col = [row[arg] for row in rows]
+            elif kind == _ID:
+                col = list(range(first_id, first_id + n))
+            elif kind == _VALUE:
+                col = [arg] * n
+            else:
+                col = [arg(None) for _ in rows]  # a column default; ours take no context
+            if proc is not None:
+                col = _processed(col, proc)
+            columns.append(col)
+        return list(chain.from_iterable(zip(*columns, strict=True)))
+
+
+def _processed(col: list[Any], proc: Callable[[Any], Any]) -> list[Any]:
+    """`proc` applied to each value; a batch's rows share a few timestamps ("now", due dates),
+    so a column of datetimes converts each distinct one once."""
+    if all(type(v) is datetime for v in col):
+        done = {v: proc(v) for v in set(col)}
+        return [done[v] for v in col]
+    return list(map(proc, col))
 
 
 _PLANS: dict[tuple[int, tuple[str, ...], bool], _Plan | None] = {}
