@@ -323,7 +323,7 @@ class _CharGrams:
         lengths = np.array([len(w) + 2 for _, w in words], dtype=np.int64)
         word_of = np.repeat(np.arange(len(words)), lengths)
         row_of_word = np.array([r for r, _ in words], dtype=np.int64)
-        out = []
+        tagged, owner = [], []  # every n-gram's tagged hash, and the word it lies in
         h = np.zeros(len(cp), dtype=np.uint64)
         with np.errstate(over="ignore"):
             for n in range(1, self.max_n + 1):
@@ -333,13 +333,14 @@ class _CharGrams:
                 # h[p] = hash of cp[p : p + n], built from the (n-1)-gram hash at p
                 h = h[:m] * _B + cp[n - 1 : n - 1 + m]
                 inside = word_of[:m] == word_of[n - 1 : n - 1 + m]
-                tagged = h[inside] ^ np.uint64(n * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF)
-                pos = np.searchsorted(self.hashes, tagged)
-                pos[pos == len(self.hashes)] = 0
-                hit = self.hashes[pos] == tagged
-                rows = row_of_word[word_of[:m][inside][hit]]
-                out.append(rows * width + self.columns[pos[hit]])
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+                tagged.append(h[inside] ^ np.uint64(n * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF))
+                owner.append(word_of[:m][inside])
+        # one vocabulary lookup for all lengths (a short text's cost is NumPy calls, not data)
+        found = np.concatenate(tagged)
+        pos = np.searchsorted(self.hashes, found)
+        pos[pos == len(self.hashes)] = 0
+        hit = self.hashes[pos] == found
+        return row_of_word[np.concatenate(owner)[hit]] * width + self.columns[pos[hit]]
 
 
 def _vocab_list(v: TfidfBlock) -> list[str]:
