@@ -106,6 +106,36 @@ def test_the_sealer_leaves_recent_events_to_late_committers_on_postgresql(ctx, m
         assert audit.verify_report(s)["ok"]
 
 
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+def test_one_sqlite_process_seals_at_a_time(ctx):
+    """SQLite: the background sealer of a worker that finds another sealing leaves the work to
+    it (each would otherwise hash every event); `audit verify` waits for its turn instead."""
+    import threading
+    import time
+
+    from paydesk.services.actors import system_actor
+    from paydesk.store.db import process_turn
+
+    with ctx.uow() as uow:
+        for i in range(3):
+            audit.record(uow.session, system_actor(), "test.event", details={"i": i})
+    with process_turn(ctx.engine, "sealer", wait=False) as turn:  # "another worker" seals
+        assert turn
+        assert audit.seal_pending(ctx, wait=False) == 0
+        with process_turn(ctx.engine, "sealer", wait=False) as second:
+            assert not second
+    sealed: list[int] = []
+    with process_turn(ctx.engine, "sealer", wait=False):
+        waiter = threading.Thread(target=lambda: sealed.append(audit.seal_pending(ctx)))
+        waiter.start()
+        time.sleep(0.3)
+        assert sealed == []  # waits for the turn
+    waiter.join(10)
+    assert sealed == [3]
+    with ctx.read() as s:
+        assert audit.verify_report(s)["ok"]
+
+
 def test_auditor_search_and_token_scopes(api, ctx):
     t = new_ticket(api, "hello")
     cid = api.get(f"/api/v1/tickets/{t['id']}").json()["customer"]["id"]

@@ -143,3 +143,33 @@ def test_driver_errors_are_raised_as_sqlalchemy_raises_them(ctx: AppContext) -> 
     with pytest.raises(IntegrityError):  # the ticket number is unique
         with ctx.uow() as uow:
             insert_rows(uow.session.connection(), T, [row])
+
+
+def test_json_columns_read_what_older_rows_hold(ctx: AppContext) -> None:
+    """JSON is read with orjson; text it refuses (NaN, integers beyond 64 bits, which
+    `json.dumps` could write) still reads as `json.loads` reads it."""
+    import math
+
+    from paydesk.store.db import json_value
+
+    assert json_value('{"a": [1, "é"]}') == {"a": [1, "é"]}
+    odd = json_value('{"n": NaN, "big": 123456789012345678901234567890}')
+    assert math.isnan(odd["n"]) and odd["big"] == 123456789012345678901234567890
+    with ctx.uow() as uow:
+        uow.session.execute(
+            insert(A),
+            [{"workspace_id": 1, "at": AT, "actor_type": "system", "action": "t", "details": {}}],
+        )
+    with ctx.engine.begin() as conn:
+        newest = conn.execute(select(A.c.id).order_by(A.c.id.desc()).limit(1)).scalar_one()
+        if ctx.dialect == "sqlite":  # as json.dumps wrote it (PostgreSQL's json refuses NaN)
+            conn.execute(
+                text("UPDATE audit_events SET details = :d WHERE id = :i"),
+                {"d": '{"big": 123456789012345678901234567890, "n": NaN}', "i": newest},
+            )
+    with ctx.read() as s:
+        details = s.execute(select(A.c.details).where(A.c.id == newest)).scalar_one()
+    if ctx.dialect == "sqlite":
+        assert details["big"] == 123456789012345678901234567890 and math.isnan(details["n"])
+    else:
+        assert details == {}

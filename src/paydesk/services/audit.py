@@ -27,6 +27,7 @@ from paydesk.services.context import AppContext
 from paydesk.services.uow import UnitOfWork
 from paydesk.store.audit import AuditEvent
 from paydesk.store.base import utcnow
+from paydesk.store.db import process_turn
 
 MAX_PAGE = 200
 _AUDIT = AuditEvent.__table__
@@ -192,18 +193,26 @@ def seal_chain(session: Session, batch: int = SEAL_BATCH) -> int:
     return len(links)
 
 
-def seal_pending(ctx: AppContext) -> int:
+def seal_pending(ctx: AppContext, *, wait: bool = True) -> int:
     """Seal everything unsealed (the background sealer, `audit verify`). Returns how many.
 
-    A batch is read and hashed outside any write transaction; the write transaction only checks
-    that the chain's end has not moved (another process sealing) and runs one executemany
-    UPDATE, so the desk's writers wait for milliseconds, not for a thousand hashes.
+    One process seals at a time: the chain is the database's, and the workers of a server
+    would otherwise each read and hash every event. On SQLite (a lock file beside the database)
+    a sealer that finds another at work returns 0 at once when `wait` is false (the background
+    sealer, which runs again in 2 s) and else waits its turn, then seals what is left. A batch is
+    read and hashed outside any write transaction; the write transaction only checks that the
+    chain's end has not moved and runs one UPDATE, so the desk's writers wait for milliseconds,
+    not for a thousand hashes.
 
-    On PostgreSQL a sealer that finds another at work leaves the backlog to it (the processes of
-    a scale-out desk would each hash the same events); there, a transaction open while hashing
-    blocks no other writer."""
+    On PostgreSQL a sealer that finds another at work always leaves the backlog to it; there, a
+    transaction open while hashing blocks no other writer."""
     if ctx.dialect == "postgresql":
         return _seal_pending_pg(ctx)
+    with process_turn(ctx.engine, "sealer", wait=wait) as turn:
+        return _seal_pending_sqlite(ctx) if turn else 0
+
+
+def _seal_pending_sqlite(ctx: AppContext) -> int:
     total = 0
     for _ in range(1000):  # bounded: a sealer that keeps losing races gives up until next time
         with ctx.read() as s:

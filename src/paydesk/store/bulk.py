@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from itertools import chain
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert

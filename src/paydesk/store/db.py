@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,15 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def json_value(text: str) -> Any:
+    """JSON columns' deserializer: orjson; text it refuses (NaN, integers beyond 64 bits, which
+    `json.dumps` wrote in older rows) is read by `json.loads`, as before."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
@@ -42,6 +54,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             pool_size=pool_size,
             max_overflow=20,
             json_serializer=json_text,
+            json_deserializer=json_value,
         )
         _sqlite_pragmas(engine)
         return engine
@@ -52,6 +65,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         pool_pre_ping=True,
         pool_recycle=1800,
         json_serializer=json_text,
+        json_deserializer=json_value,
     )
 
 
@@ -146,3 +160,25 @@ def write_lock_for(engine: Engine) -> SqliteWriteLock | None:
         if lock is None:
             lock = _WRITE_LOCKS[path] = SqliteWriteLock(path)
         return lock
+
+
+@contextlib.contextmanager
+def process_turn(engine: Engine, job: str, *, wait: bool) -> Iterator[bool]:
+    """One process at a time for `job` on a SQLite file (an flock on a file beside it): yields
+    True with the turn held, or False at once when another process (or thread) has it and
+    `wait` is false. Other databases, and in-memory SQLite, always yield True: they coordinate
+    their own way (PostgreSQL advisory locks)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield True
+        return
+    fd = os.open(os.path.abspath(path) + f".{job}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # closing the descriptor releases the lock
+    finally:
+        os.close(fd)

@@ -254,6 +254,6 @@ async def _background(ctx: AppContext) -> None:
     while True:
         await asyncio.sleep(2.0)
         try:
-            await asyncio.to_thread(seal_pending, ctx)
+            await asyncio.to_thread(seal_pending, ctx, wait=False)
         except Exception:
             log.exception("audit sealing failed")
