@@ -306,12 +306,15 @@ def _duplicate(row: Any) -> IntakeResult:
     )
 
 
+_COMMITTED_KEYS = (
+    select(*_DUPLICATE_COLUMNS)
+    .join(_T, _T.c.id == _M.c.ticket_id)
+    .where(_M.c.idempotency_key.in_(bindparam("keys", expanding=True)))
+)
+
+
 def _committed_keys(conn: Connection, keys: list[str]) -> dict[str, IntakeResult]:
-    rows = conn.execute(
-        select(*_DUPLICATE_COLUMNS)
-        .join(_T, _T.c.id == _M.c.ticket_id)
-        .where(_M.c.idempotency_key.in_(keys))
-    )
+    rows = conn.execute(_COMMITTED_KEYS, {"keys": keys})
     return {row.idempotency_key: _duplicate(row) for row in rows}
 
 
@@ -783,6 +786,14 @@ def _write_batch(ctx: AppContext, uow: UnitOfWork, items: list[_Prepared]) -> li
     return [r for r in results if r is not None]
 
 
+# built once (every batch runs it): an expanding IN takes the batch's values at execution
+_KNOWN_IDENTITIES = (
+    select(_CI.c.workspace_id, _CI.c.kind, _CI.c.value, _CI.c.customer_id, _CU.c.name)
+    .join(_CU, _CU.c.id == _CI.c.customer_id)
+    .where(_CI.c.value.in_(bindparam("values", expanding=True)))
+)
+
+
 def _customers(conn: Connection, items: list[_Prepared], now: Any) -> list[int]:
     """Customer id of each item: the owner of its first known identity, else a new customer
     (shared by items of the batch that have an identity in common). Free identities are
@@ -791,11 +802,7 @@ def _customers(conn: Connection, items: list[_Prepared], now: Any) -> list[int]:
     known: dict[tuple[int, str, str], int] = {}
     names: dict[int, str] = {}
     if values:
-        for r in conn.execute(
-            select(_CI.c.workspace_id, _CI.c.kind, _CI.c.value, _CI.c.customer_id, _CU.c.name)
-            .join(_CU, _CU.c.id == _CI.c.customer_id)
-            .where(_CI.c.value.in_(values))
-        ):
+        for r in conn.execute(_KNOWN_IDENTITIES, {"values": list(values)}):
             known[(r.workspace_id, r.kind, r.value)] = r.customer_id
             names[r.customer_id] = r.name
     slots: list[int | str] = []  # an existing customer id, or "new:N"
