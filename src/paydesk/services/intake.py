@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -328,16 +327,66 @@ def _find_duplicate(ctx: AppContext, key: str) -> IntakeResult | None:
 
 class _Caller:
     """A thread waiting in `GroupCommitter.submit_many`: woken when a batch holding its items is
-    written, or when the writer turn is handed to it (`lead`)."""
+    written, or when the writer turn is handed to it (`lead`). Each thread keeps one (`_me`):
+    an Event is a Condition and a lock, built anew per request otherwise."""
 
-    __slots__ = ("lead", "wake")
+    __slots__ = ("busy", "lead", "wake")
 
     def __init__(self) -> None:
+        self.busy = False
         self.lead = False
         self.wake = threading.Event()
 
 
-_Queued = tuple[_Prepared, Future[IntakeResult], _Caller]  # an item, its answer, its caller
+_CALLERS = threading.local()
+
+
+def _me() -> _Caller:
+    """This thread's caller, reset: no item of a finished submission is queued any more, so a
+    wake-up still set from it is cleared before anything new is queued."""
+    me: _Caller | None = getattr(_CALLERS, "me", None)
+    if me is None or me.busy:  # (busy: a submission from inside another, never ours)
+        me = _Caller()
+        if getattr(_CALLERS, "me", None) is None:
+            _CALLERS.me = me
+    me.lead = False
+    me.wake.clear()
+    return me
+
+
+class _Answer:
+    """The outcome of one queued item, set once by the writer: a Future without its own
+    Condition (the caller waits on its `_Caller` event, and reads this once woken)."""
+
+    __slots__ = ("_done", "_error", "_result")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._result: IntakeResult | None = None
+        self._error: BaseException | None = None
+
+    def set_result(self, result: IntakeResult) -> None:
+        self._result = result
+        self._done = True
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._done = True
+
+    def done(self) -> bool:
+        return self._done
+
+    def exception(self) -> BaseException | None:
+        return self._error
+
+    def result(self) -> IntakeResult:
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None, "result read before the item was written"
+        return self._result
+
+
+_Queued = tuple[_Prepared, _Answer, _Caller]  # an item, its answer, its caller
 
 
 class GroupCommitter:
@@ -360,10 +409,17 @@ class GroupCommitter:
     def submit(self, item: _Prepared) -> IntakeResult:
         return self.submit_many([item])[0].result()
 
-    def submit_many(self, items: list[_Prepared]) -> list[Future[IntakeResult]]:
-        """Queue the items together and return once each is written (its future done)."""
-        me = _Caller()
-        futures: list[Future[IntakeResult]] = [Future() for _ in items]
+    def submit_many(self, items: list[_Prepared]) -> list[_Answer]:
+        """Queue the items together and return once each is written (its answer done)."""
+        me = _me()
+        me.busy = True
+        try:
+            return self._submit_many(me, items)
+        finally:
+            me.busy = False
+
+    def _submit_many(self, me: _Caller, items: list[_Prepared]) -> list[_Answer]:
+        futures = [_Answer() for _ in items]
         with self._lock:
             self._queue.extend((item, fut, me) for item, fut in zip(items, futures, strict=True))
             if not self._leading:
@@ -390,7 +446,7 @@ class GroupCommitter:
             nxt.lead = True
             nxt.wake.set()
 
-    def _lead(self, me: _Caller, futures: list[Future[IntakeResult]]) -> None:
+    def _lead(self, me: _Caller, futures: list[_Answer]) -> None:
         batch: list[_Queued] = []
         try:
             while True:
