@@ -146,13 +146,31 @@ class Metrics:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _IDS.sub("/{id}", scope["path"])
-            if route.startswith("/static/") or route.startswith("/portal/login/"):
-                route = route.rsplit("/", 1)[0] + "/*"
-            if len(route) > 80:
-                route = route[:80]
-            REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
+            count, latency = _series(scope["method"], scope["path"], status["code"])
+            count.inc()
+            latency.observe(time.perf_counter() - start)
+
+
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_SERIES_MAX = 5_000  # distinct (method, path, status); beyond it, labels are looked up anew
+
+
+def _series(method: str, path: str, code: int) -> tuple[Any, Any]:
+    """The request counter and latency histogram of one (method, path, status), remembered: the
+    route template and prometheus_client's labelled children (a lock and label checks) cost
+    more than the counting."""
+    key = (method, path, code)
+    hit = _SERIES.get(key)
+    if hit is None:
+        route = _IDS.sub("/{id}", path)
+        if route.startswith("/static/") or route.startswith("/portal/login/"):
+            route = route.rsplit("/", 1)[0] + "/*"
+        if len(route) > 80:
+            route = route[:80]
+        hit = (REQUESTS.labels(method, route, str(code)), LATENCY.labels(method, route))
+        if len(_SERIES) < _SERIES_MAX:
+            _SERIES[key] = hit
+    return hit
 
 
 # --- guards: public rate limits and API token scopes ----------------------------------------
