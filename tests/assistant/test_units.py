@@ -113,3 +113,24 @@ def test_groundedness_check():
     assert grounded("Refunds to a bank card take 1-7 business days.", src)
     assert not grounded("Refunds are instant and you get a 10% bonus voucher.", src)
     assert not grounded("", src)
+
+
+def test_rows_dot_equals_scipy_row_product() -> None:
+    """The character-similarity product gathered from the CSR arrays equals scipy's
+    `m[rows].T @ w`, empty rows and an all-empty selection included."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from paydesk.assistant.search import _rows_dot
+
+    rng = np.random.default_rng(0)
+    m = sp.random(400, 300, density=0.02, format="csr", dtype=np.float32, random_state=1)
+    for k in (1, 3, 40, 400):
+        rows = np.sort(rng.choice(400, size=k, replace=False))
+        w = rng.random(k).astype(np.float32)
+        want = np.asarray(m[rows].T @ w).ravel()
+        got = _rows_dot(m, rows, w, 300)
+        assert got.dtype == np.float32 and got.shape == (300,)
+        assert np.abs(got - want).max() < 1e-5
+    empty = sp.csr_matrix((5, 7), dtype=np.float32)
+    assert not _rows_dot(empty, np.array([1, 3]), np.ones(2, np.float32), 7).any()
