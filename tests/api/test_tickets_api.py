@@ -33,6 +33,38 @@ def test_create_and_get_ticket(api):
     assert got["messages"][0]["body"] == "Where is my refund for order TP123?"
 
 
+def test_small_and_long_tickets_take_their_paths_with_the_same_answer(api, monkeypatch):
+    """A small ticket is prepared on the event loop (intake.receive_async), a long one or one
+    with attachments in a thread (intake.receive): the same redaction, threading and answer."""
+    from paydesk.services import intake
+
+    seen: list[str] = []
+    real_async, real_sync = intake.receive_async, intake.receive
+
+    async def spy_async(*a, **kw):  # type: ignore[no-untyped-def]
+        seen.append("loop")
+        return await real_async(*a, **kw)
+
+    def spy_sync(*a, **kw):  # type: ignore[no-untyped-def]
+        seen.append("thread")
+        return real_sync(*a, **kw)
+
+    monkeypatch.setattr(intake, "receive_async", spy_async)
+    monkeypatch.setattr(intake, "receive", spy_sync)
+    long = "My card 4111 1111 1111 1111 was charged twice. " + "x" * intake.INLINE_PREPARE_CHARS
+    small = _create(api, body="card 4111 1111 1111 1111 charged twice", idempotency_key="s")
+    big = _create(api, body=long, idempotency_key="b")
+    again = _create(api, body="card 4111 1111 1111 1111 charged twice", idempotency_key="s")
+    assert seen == ["loop", "thread", "loop"]
+    assert (small.status_code, big.status_code, again.status_code) == (201, 201, 200)
+    assert again.json()["id"] == small.json()["id"]
+    for r, text in ((small, "card 4111"), (big, "My card 4111")):
+        m = api.get(f"/api/v1/tickets/{r.json()['id']}").json()["messages"][0]
+        assert "4111 1111 1111 1111" not in m["body"] and "[card •••• 1111 removed]" in m["body"]
+        assert m["findings"][0]["type"] == "card", text
+    assert small.json()["customer_id"] == big.json()["customer_id"]
+
+
 def test_idempotency_key_returns_same_ticket(api):
     a = _create(api, idempotency_key="abc-1")
     b = _create(api, idempotency_key="abc-1")

@@ -141,3 +141,91 @@ def test_items_queued_while_another_process_writes_join_the_waiting_batch(ctx) -
     with ctx.read() as s:
         stamps = {s.get(Ticket, r.ticket_id).created_at for r in out}  # type: ignore[union-attr]
     assert len(stamps) == 1, "all six written by one transaction"
+
+
+def test_items_awaited_on_an_event_loop_share_batches_with_threads(ctx) -> None:  # type: ignore[no-untyped-def]
+    """`receive_async`: coroutines queue their items and await them; the committer's writer
+    thread writes them (the loop never does), together with items of waiting threads in the
+    same transaction; every caller gets its own answer and a bad item fails alone."""
+    import asyncio
+    import threading
+
+    committer = intake._committer(ctx)
+    loop_thread = threading.get_ident()
+    writers: set[str] = set()
+    real_run = committer._run
+
+    def spy(batch, *a, **kw):  # type: ignore[no-untyped-def]
+        writers.add(threading.current_thread().name)
+        assert threading.get_ident() != loop_thread, "the event loop wrote a batch"
+        return real_run(batch, *a, **kw)
+
+    committer._run = spy  # type: ignore[method-assign]
+    thread_out: list[intake.IntakeResult] = []
+
+    def a_thread() -> None:
+        thread_out.append(intake.receive(ctx, msg("th@example.com", "From a thread", subject="T")))
+
+    async def main() -> list[intake.IntakeResult | BaseException]:
+        async def one(i: int) -> intake.IntakeResult:
+            m = msg(f"l{i}@example.com", f"Loop body {i}", subject=f"Loop {i}")
+            if i == 3:
+                m.fields["oops"] = object()  # type: ignore[assignment]  # not JSON: refused
+            return await intake.receive_async(ctx, m)
+
+        with committer._turn:  # everyone queues first: one batch of the loop's and a thread's
+            calls = [asyncio.ensure_future(one(i)) for i in range(8)]
+            t = threading.Thread(target=a_thread)
+            t.start()
+            for _ in range(3000):
+                await asyncio.sleep(0.01)
+                if len(committer._queue) >= 8:
+                    break
+            queued = len(committer._queue)
+        out = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 60)
+        await asyncio.to_thread(t.join, 60)
+        assert queued >= 8
+        return out
+
+    try:
+        out = asyncio.run(main())
+    finally:
+        del committer._run
+    assert isinstance(out[3], Exception)
+    good = [r for i, r in enumerate(out) if i != 3]
+    assert all(isinstance(r, intake.IntakeResult) and r.action == "created" for r in good)
+    assert len(thread_out) == 1 and thread_out[0].action == "created"
+    assert writers and all(w.startswith(("intake-writer", "Thread")) for w in writers)
+    with ctx.read() as s:
+        for i, r in enumerate(out):
+            if i != 3:
+                t = s.get(Ticket, r.ticket_id)  # type: ignore[union-attr]
+                assert t is not None and t.subject == f"Loop {i}"
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 8  # 7 + the thread's
+
+
+def test_a_cancelled_await_still_writes_and_the_next_items_go_through(ctx) -> None:  # type: ignore[no-untyped-def]
+    """A client that goes away cancels its coroutine: its item is still written (it was queued),
+    and the committer keeps serving later items."""
+    import asyncio
+
+    committer = intake._committer(ctx)
+
+    async def main() -> intake.IntakeResult:
+        with committer._turn:
+            first = asyncio.ensure_future(
+                intake.receive_async(ctx, msg("x@example.com", "Gone", subject="Gone"))
+            )
+            await asyncio.sleep(0.05)
+            first.cancel()
+        with __import__("contextlib").suppress(asyncio.CancelledError):
+            await first
+        return await asyncio.wait_for(
+            intake.receive_async(ctx, msg("y@example.com", "Next", subject="Next")), 60
+        )
+
+    nxt = asyncio.run(main())
+    assert nxt.action == "created"
+    with ctx.read() as s:
+        subjects = set(s.scalars(select(Ticket.subject)))
+    assert subjects == {"Gone", "Next"}
