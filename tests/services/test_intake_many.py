@@ -229,3 +229,36 @@ def test_a_cancelled_await_still_writes_and_the_next_items_go_through(ctx) -> No
     with ctx.read() as s:
         subjects = set(s.scalars(select(Ticket.subject)))
     assert subjects == {"Gone", "Next"}
+
+
+def test_a_batch_with_a_complaint_keeps_the_multi_row_insert(ctx, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Complaints carry a final-answer deadline; every ticket row of a batch has that column, so
+    a batch mixing complaints and other tickets is still one multi-row INSERT on SQLite (rows
+    with different keys fall back to SQLAlchemy's slower insert)."""
+    from paydesk.store import bulk
+
+    fallbacks: list[str] = []
+    real_plan = bulk._sqlite_plan
+
+    def spy(conn, table, rows, with_id):  # type: ignore[no-untyped-def]
+        plan = real_plan(conn, table, rows, with_id)
+        if plan is None:
+            fallbacks.append(table.name)
+        return plan
+
+    monkeypatch.setattr(bulk, "_sqlite_plan", spy)
+    out = intake.receive_many(
+        ctx,
+        [
+            msg("p@example.com", "My top-up failed twice", subject="Top-up"),
+            msg("q@example.com", "我要投诉，你们的服务太差了", subject="投诉"),
+            msg("r@example.com", "Card declined at the shop", subject="Card"),
+        ],
+    )
+    assert all(isinstance(r, intake.IntakeResult) for r in out)
+    if ctx.dialect == "sqlite":
+        assert "tickets" not in fallbacks
+    with ctx.read() as s:
+        got = {t.subject: t for t in s.scalars(select(Ticket))}
+    assert got["投诉"].category == "complaint" and got["投诉"].final_answer_due_at is not None
+    assert got["Top-up"].final_answer_due_at is None and got["Card"].final_answer_due_at is None

@@ -191,6 +191,10 @@ def intake_columns(
     cols = _columns(
         rules.start_clocks(policy, cfg.clock_calendar(policy), row["priority"], now, row["status"])
     )
+    # every row has the column (None but for complaints): the rows of an intake batch then share
+    # one set of keys, which its multi-row INSERT needs (store/bulk.py; a batch with a complaint
+    # otherwise fell back to SQLAlchemy's row-by-row RETURNING while holding the write lock)
+    cols["final_answer_due_at"] = None
     if row["category"] == Category.COMPLAINT.value:
         cal, rule = cfg.calendar_for(policy)
         cols["final_answer_due_at"] = rules.complaint_due(cal, now, rule)
