@@ -4,6 +4,10 @@ GET /api/v1/tickets (list and search) at 100k tickets. Runs on SQLite and, when
 PAYDESK_BENCH_PG_URL (or PAYDESK_TEST_DATABASE_URL) is set, on PostgreSQL.
 
     .venv/bin/python bench/intake.py [--seconds 10] [--workers 2] [--list-rows 100000] [--repeat 5]
+                                     [--varied]
+
+`--varied`: every request is a new customer (its own e-mail address) with one of several
+bilingual subjects and bodies, instead of the same request again and again.
 
 Load comes from wrk (C, cheap on the shared 2 cores) when installed, else an asyncio client.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -22,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -34,6 +40,20 @@ BODY = {
     "我的退款还没到账。",
     "channel": "api",
 }
+# --varied: (subject, body) pairs, each request from a new customer
+VARIED = [
+    ("Refund not received", BODY["body"]),
+    ("Card declined", "My card keeps getting declined when I pay at the supermarket, why?"),
+    ("转账一直处理中", "我昨天给朋友转账，到现在还显示处理中，钱已经扣了，请帮忙查一下。"),
+    ("Cannot log in", "I forgot my password and the reset code never arrives on my phone."),
+    ("充值失败", "充值了200元但是余额没有变化，银行卡已经扣款了。订单号 TP20261101-12345"),
+    ("App crashes", "The app crashes every time I open it after the latest update on Android 14."),
+    ("投诉", "你们的客服态度太差了，我要投诉！问题三天都没有解决。"),
+    (
+        "How do I verify my identity?",
+        "What documents do I need for KYC? My passport is from Malaysia.",
+    ),
+]
 
 
 def free_port() -> int:
@@ -103,9 +123,23 @@ def wrk(
     if body is not None:
         script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
         script.write('wrk.method = "POST"\n')
-        script.write(f"wrk.body = {json.dumps(json.dumps(body, ensure_ascii=True))}\n")
         script.write('wrk.headers["Content-Type"] = "application/json"\n')
         script.write(f'wrk.headers["Authorization"] = "Bearer {tok}"\n')
+        if body is VARIED_BODY:  # a new customer and one of the VARIED texts per request
+            pairs = ",".join(
+                f"{{{_lua(json.dumps(a, ensure_ascii=True))}, {_lua(json.dumps(b, ensure_ascii=True))}}}"
+                for a, b in VARIED
+            )
+            script.write(
+                f"local texts = {{{pairs}}}\nlocal n = 0\n"
+                "request = function()\n  n = n + 1\n  local t = texts[n % #texts + 1]\n"
+                "  local who = math.random(1000000000) .. '.' .. n\n"
+                '  return wrk.format(nil, nil, nil, \'{"customer": {"email": "v\' .. who ..'
+                ' \'@example.com", "name": "Customer \' .. who .. \'"}, "subject": \' ..'
+                ' t[1] .. \', "body": \' .. t[2] .. \', "channel": "api"}\')\nend\n'
+            )
+        else:
+            script.write(f"wrk.body = {json.dumps(json.dumps(body, ensure_ascii=True))}\n")
         script.close()
         cmd += ["-s", script.name]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
@@ -127,6 +161,25 @@ def wrk(
     }
 
 
+def _lua(text: str) -> str:
+    """`text` as a Lua long-bracket string literal."""
+    return f"[==[{text}]==]"
+
+
+VARIED_BODY: dict[str, Any] = {}  # marker: the request bodies of --varied
+
+
+def _varied(n: int) -> dict[str, Any]:
+    subject, body = VARIED[n % len(VARIED)]
+    who = f"{random.randrange(10**9)}.{n}"
+    return {
+        "customer": {"email": f"v{who}@example.com", "name": f"Customer {who}"},
+        "subject": subject,
+        "body": body,
+        "channel": "api",
+    }
+
+
 def python_load(
     url: str, seconds: int, conns: int, tok: str | None = None, body: dict | None = None
 ) -> dict[str, float]:
@@ -139,7 +192,8 @@ def python_load(
         nonlocal errors
         while time.perf_counter() < until:
             t0 = time.perf_counter()
-            r = await (client.post(url, json=body) if body else client.get(url))
+            payload = _varied(len(lat)) if body is VARIED_BODY else body
+            r = await (client.post(url, json=payload) if body else client.get(url))
             lat.append((time.perf_counter() - t0) * 1000)
             errors += r.status_code >= 300
 
@@ -273,7 +327,8 @@ def run(label: str, db_url: str, args: argparse.Namespace) -> None:
         rounds = []
         for _ in range(args.repeat):  # alternate: both see the same moments of a noisy machine
             trivial = load(base + "/livez", args.seconds, args.conns)
-            intake = load(base + "/api/v1/tickets", args.seconds, args.conns, tok, BODY)
+            body = VARIED_BODY if args.varied else BODY
+            intake = load(base + "/api/v1/tickets", args.seconds, args.conns, tok, body)
             rounds.append((trivial, intake))
             if args.repeat > 1:
                 print(
@@ -282,7 +337,10 @@ def run(label: str, db_url: str, args: argparse.Namespace) -> None:
                 )
         rounds.sort(key=lambda r: r[1]["rps"] / r[0]["rps"])
         trivial, intake = rounds[len(rounds) // 2]  # the median round by ratio
-        print(f"[{label}] workers={args.workers} clients={args.conns}")
+        print(
+            f"[{label}] workers={args.workers} clients={args.conns}"
+            + (" (varied: a new customer per request)" if args.varied else "")
+        )
         print(
             f"  trivial /livez         : {trivial['rps']:8.0f} req/s   p50 {trivial['p50_ms']:.1f} ms  p99 {trivial['p99_ms']:.1f} ms"
         )
@@ -314,6 +372,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="rounds; the median round is reported")
     ap.add_argument("--list-rows", type=int, default=100_000)
     ap.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
+    ap.add_argument("--varied", action="store_true", help="a new customer and text per request")
     args = ap.parse_args()
     pg = os.environ.get("PAYDESK_BENCH_PG_URL") or os.environ.get("PAYDESK_TEST_DATABASE_URL")
     if args.only in (None, "sqlite"):
