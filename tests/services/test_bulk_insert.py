@@ -173,3 +173,17 @@ def test_json_columns_read_what_older_rows_hold(ctx: AppContext) -> None:
         assert details["big"] == 123456789012345678901234567890 and math.isnan(details["n"])
     else:
         assert details == {}
+
+
+def test_rows_with_different_keys_are_refused_not_half_written(ctx: AppContext) -> None:
+    """SQLAlchemy's executemany takes the first row's columns: a later row's extra value would be
+    dropped without a word. Both helpers refuse such rows, on every database, and write none."""
+    import pytest
+
+    rows = [{"workspace_id": 1, "name": "A"}, {"workspace_id": 1, "name": "B", "locale": "zh-CN"}]
+    for helper in (insert_rows, insert_rows_ids):
+        with pytest.raises(ValueError, match="different keys"):
+            with ctx.uow() as uow:
+                helper(uow.session.connection(), CU, [dict(r) for r in rows])
+    with ctx.read() as s:
+        assert s.scalar(select(text("count(*)")).select_from(CU)) == 0

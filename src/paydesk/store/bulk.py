@@ -9,8 +9,9 @@ SQLite's own work on these paths, and it is paid while the single writer's lock 
 come from the table's largest rowid: the caller holds SQLite's only write transaction, so nobody
 else inserts in between.
 
-PostgreSQL, and any row set the plan cannot take as is (rows with different keys, a column
-default that needs an execution context), take SQLAlchemy's own `insert()`.
+PostgreSQL, and any table the plan cannot take as is (a column default that needs an execution
+context), take SQLAlchemy's own `insert()`. Rows with different keys are refused (ValueError):
+SQLAlchemy's executemany would take the first row's columns and drop the others' values.
 """
 
 from __future__ import annotations
@@ -121,10 +122,15 @@ def _plan(conn: Connection, table: Table, keys: tuple[str, ...], with_id: bool) 
 def _sqlite_plan(
     conn: Connection, table: Table, rows: list[dict[str, Any]], with_id: bool
 ) -> _Plan | None:
-    if conn.dialect.name != "sqlite":
-        return None
     keys = rows[0].keys()
-    if any(r.keys() != keys for r in rows):
+    for r in rows:
+        if r.keys() != keys:
+            # SQLAlchemy's executemany would take the first row's columns and silently drop the
+            # values of any other (a complaint's deadline was lost that way)
+            raise ValueError(
+                f"rows for {table.name} have different keys: {sorted(keys)} and {sorted(r.keys())}"
+            )
+    if conn.dialect.name != "sqlite":
         return None
     return _plan(conn, table, tuple(keys), with_id)
 
