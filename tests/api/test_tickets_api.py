@@ -194,3 +194,51 @@ def test_healthz_metrics_openapi(client):
         "/api/v1/tickets" in spec["paths"]
         and "/api/v1/tickets/{ticket_id}/messages" in spec["paths"]
     )
+
+
+def test_a_client_gone_before_its_body_is_not_a_server_error(api, app, admin_token, ctx, caplog):
+    """The connection closes before the request body arrives (a load test stopping, a closed
+    tab): no ticket, no "unhandled error" with a traceback, nothing raised out of the app; on
+    the lean path too (a token used a moment ago), where FastAPI's own body parsing is skipped."""
+    import asyncio
+    import logging
+
+    from sqlalchemy import func, select
+
+    from paydesk.store.tickets import Ticket
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/tickets",
+        "raw_path": b"/api/v1/tickets",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"120"),
+            (b"authorization", f"Bearer {admin_token}".encode()),
+        ],
+        "client": ("127.0.0.1", 5555),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    assert api.get("/api/v1/tickets").status_code == 200  # the token is now in the cache
+    with caplog.at_level(logging.INFO):
+        asyncio.run(app(scope, receive, send))
+    assert "unhandled error" not in caplog.text
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [400]
+    with ctx.read() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 0

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from paydesk.domain.errors import DomainError
 from paydesk.web.sessions import LoginRequired
@@ -97,6 +98,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if wants_html(request):
             return _page(request, 400, message)
         return JSONResponse(error_body("invalid", message), status_code=422)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_went_away(request: Request, exc: Exception) -> Response:
+        # the client closed the connection before its body arrived (a load test stopping, a
+        # browser tab closed): nothing was done and nobody reads the answer; not a server error
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def unhandled(request: Request, exc: Exception) -> Response:
