@@ -130,10 +130,14 @@ def wrk(
                 f"{{{_lua(json.dumps(a, ensure_ascii=True))}, {_lua(json.dumps(b, ensure_ascii=True))}}}"
                 for a, b in VARIED
             )
+            # each wrk thread numbers its own requests: setup() gives it an id (its Lua state
+            # would otherwise draw the same "random" addresses as the other thread's)
             script.write(
-                f"local texts = {{{pairs}}}\nlocal n = 0\n"
+                f"local texts = {{{pairs}}}\nlocal threads = 0\n"
+                "setup = function(thread)\n  threads = threads + 1\n"
+                "  thread:set('tid', threads)\nend\nlocal n = 0\n"
                 "request = function()\n  n = n + 1\n  local t = texts[n % #texts + 1]\n"
-                "  local who = math.random(1000000000) .. '.' .. n\n"
+                "  local who = os.time() .. '.' .. tid .. '.' .. n\n"
                 '  return wrk.format(nil, nil, nil, \'{"customer": {"email": "v\' .. who ..'
                 ' \'@example.com", "name": "Customer \' .. who .. \'"}, "subject": \' ..'
                 ' t[1] .. \', "body": \' .. t[2] .. \', "channel": "api"}\')\nend\n'
