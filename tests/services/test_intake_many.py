@@ -262,3 +262,37 @@ def test_a_batch_with_a_complaint_keeps_the_multi_row_insert(ctx, monkeypatch) -
         got = {t.subject: t for t in s.scalars(select(Ticket))}
     assert got["投诉"].category == "complaint" and got["投诉"].final_answer_due_at is not None
     assert got["Top-up"].final_answer_due_at is None and got["Card"].final_answer_due_at is None
+
+
+def test_one_key_from_two_processes_at_once_is_one_ticket(ctx) -> None:  # type: ignore[no-untyped-def]
+    """Two processes (two contexts, two committers, one database) receive the same item with
+    the same idempotency key on their event loops at the same moment: one ticket is created and
+    the other caller gets it as a duplicate. (PostgreSQL: the second batch hits the unique key
+    and the loop caller's retry finds the first; SQLite: the write turn orders them.)"""
+    import asyncio
+
+    from paydesk.services.context import build_context
+
+    other = build_context(ctx.settings, engine=ctx.engine)
+    one, two = intake._committer(ctx), intake._committer(other)
+
+    async def main() -> list[intake.IntakeResult]:
+        with one._turn, two._turn:  # both queue first, then both batches start together
+            calls = [
+                asyncio.ensure_future(
+                    intake.receive_async(c, msg("k@example.com", "Same mail", key="same-key"))
+                )
+                for c in (ctx, other)
+            ]
+            for _ in range(3000):
+                await asyncio.sleep(0.01)
+                if len(one._queue) + len(two._queue) == 2:
+                    break
+        return list(await asyncio.wait_for(asyncio.gather(*calls), 60))
+
+    a, b = asyncio.run(main())
+    assert sorted([a.action, b.action]) == ["created", "duplicate"]
+    assert a.ticket_id == b.ticket_id and a.message_id == b.message_id
+    with ctx.read() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 1
+        assert s.scalar(select(func.count()).select_from(Message)) == 1
