@@ -444,13 +444,15 @@ _Queued = tuple[_Prepared, _Answer, "_Caller | _LoopCaller"]  # an item, its ans
 
 class GroupCommitter:
     """Leader/follower group commit: callers queue their items; one caller at a time leads and
-    writes every queued item (up to MAX_BATCH per transaction), holding the writer turn. No extra
-    thread.
+    writes every queued item (up to MAX_BATCH per transaction), holding the writer turn. Threads
+    lead themselves; items awaited on an event loop (`submit_async`) are led by the committer's
+    one writer thread, started on demand.
 
-    A leader writes until its own items are done, then hands the turn straight to the owner of
-    the oldest waiting item; the others sleep on their own event until a batch holding their
-    items is written. (Taking turns on one lock made every caller queue for it, the finished
-    ones too: a chain of thread wake-ups in front of the next batch.)"""
+    A leader writes until its own items are done (the writer thread: until the queue is empty),
+    then hands the turn straight to the owner of the oldest waiting item; the others sleep on
+    their own event until a batch holding their items is written. (Taking turns on one lock made
+    every caller queue for it, the finished ones too: a chain of thread wake-ups in front of the
+    next batch.)"""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -458,7 +460,8 @@ class GroupCommitter:
         self._lock = threading.Lock()  # guards _queue and _leading
         self._leading = False
         self._queue: deque[_Queued] = deque()
-        self._writer: ThreadPoolExecutor | None = None  # leads for items awaited on a loop
+        # leads for items awaited on a loop; its thread starts with the first of them
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="intake-writer")
 
     def submit(self, item: _Prepared) -> IntakeResult:
         return self.submit_many([item])[0].result()
@@ -509,10 +512,6 @@ class GroupCommitter:
     def _start_writer(self) -> None:
         """Have the writer thread lead until the queue is empty (called with the turn given to
         it: `_leading` set)."""
-        if self._writer is None:
-            with _COMMITTERS_GUARD:
-                if self._writer is None:
-                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="intake-writer")
         self._writer.submit(self._write_queue)
 
     def _write_queue(self) -> None:

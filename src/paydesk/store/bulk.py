@@ -122,6 +122,8 @@ def _plan(conn: Connection, table: Table, keys: tuple[str, ...], with_id: bool) 
 def _sqlite_plan(
     conn: Connection, table: Table, rows: list[dict[str, Any]], with_id: bool
 ) -> _Plan | None:
+    """The SQLite plan for `rows` (None on other databases, or for a table it cannot take).
+    Checks, on every database, that the rows share one set of keys."""
     keys = rows[0].keys()
     for r in rows:
         if r.keys() != keys:

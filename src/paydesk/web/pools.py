@@ -10,10 +10,11 @@ _GUARD = threading.Lock()
 
 
 def intake_pool() -> ThreadPoolExecutor:
-    """Threads for calls that end in intake's group commit (API tickets, chat sends). Many
-    concurrent callers let one transaction write all of them, instead of queueing behind the
-    loop's small default pool; `loop.run_in_executor` on it also costs less per call than
-    anyio's `to_thread` (no cancel scope, no capacity limiter)."""
+    """Threads for calls that end in intake's group commit (chat sends; API tickets with
+    attachments or over `intake.INLINE_PREPARE_CHARS`, the others go through
+    `intake.receive_async` on the loop). Many concurrent callers let one transaction write all
+    of them, instead of queueing behind the loop's small default pool; `loop.run_in_executor` on
+    it also costs less per call than anyio's `to_thread` (no cancel scope, no capacity limiter)."""
     global _INTAKE
     if _INTAKE is None:
         with _GUARD:
