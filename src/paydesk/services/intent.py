@@ -181,7 +181,7 @@ def train_named(
 ) -> dict[str, Any]:
     """Train a model on validated data (dataset.read_labelled_csv) and save it atomically as
     `<data_dir>/models/<name>`. Raises ValueError for a bad name before any work is done.
-    Returns a summary: model, path, examples, labels, train_seconds."""
+    Returns a summary: model, path, examples, labels, encoders, train_seconds."""
     import dataclasses
 
     from paydesk.assistant.intent.model import TrainConfig, train
@@ -197,6 +197,9 @@ def train_named(
         "path": str(path),
         "examples": len(data),
         "labels": len(model.labels),
+        "encoders": list(model.featurizer.config.encoders)
+        if model.featurizer.config.embedding_weight
+        else [],
         "train_seconds": round(time.perf_counter() - started, 2),
     }
 

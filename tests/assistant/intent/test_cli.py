@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SMALL_LABELS, Invoke, json_lines, write_csv
+from paydesk.assistant.intent.store import BUNDLED_CSV
+
+from .conftest import HELDOUT, SMALL_LABELS, Invoke, json_lines, rows_of, write_csv
 
 
 def test_train_then_eval_end_to_end(cli: Invoke, small_csvs: tuple[Path, Path], tmp_path: Path):
@@ -21,6 +23,7 @@ def test_train_then_eval_end_to_end(cli: Invoke, small_csvs: tuple[Path, Path], 
     [summary] = json_lines(r)
     model_dir = tmp_path / "data" / "models" / "small"
     assert summary["path"] == str(model_dir) and summary["labels"] == len(SMALL_LABELS)
+    assert summary["encoders"] == ["use"]  # half of the texts are Chinese: no English encoder
     assert sorted(p.name for p in model_dir.iterdir()) == ["arrays.npz", "meta.json"]
     assert "fitting" in r.stderr  # the progress display goes to stderr, not into the JSON
 
@@ -87,6 +90,8 @@ def test_bad_csv_is_a_clear_error_with_status_2(cli: Invoke, tmp_path: Path, cas
         (["train", "{good}", "--model", "../escape"], "invalid model name"),
         (["train", "{good}", "--model", "a/b"], "invalid model name"),
         (["eval", "{good}", "--model", "never-trained"], "no model"),
+        (["train", "{good}", "--model", "m", "--encoders", "bert"], "unknown sentence encoders"),
+        (["train", "{good}", "--model", "m", "--encoders", ","], "unknown sentence encoders"),
     ],
 )
 def test_bad_arguments_are_clear_errors(
@@ -97,6 +102,40 @@ def test_bad_arguments_are_clear_errors(
     r = cli(*[a.format(**paths) for a in args])
     assert r.exit_code == 2 and message in r.stderr, r.output
     assert not (tmp_path / "escape").exists()
+
+
+def _english(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(t, label) for t, label in rows if not any("\u4e00" <= ch <= "\u9fff" for ch in t)]
+
+
+def test_english_data_gets_the_english_encoder_too(
+    cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    train = write_csv(tmp_path / "en.csv", _english(rows_of(BUNDLED_CSV, SMALL_LABELS)))
+    test = write_csv(tmp_path / "en-test.csv", _english(rows_of(HELDOUT, SMALL_LABELS)))
+    r = cli("train", str(train), "--model", "en")
+    assert r.exit_code == 0, r.output
+    assert json_lines(r)[0]["encoders"] == ["use", "minilm"]
+    meta = json.loads((tmp_path / "data" / "models" / "en" / "meta.json").read_text())
+    assert meta["featurizer"]["config"]["encoders"] == ["use", "minilm"]
+    result = json_lines(cli("eval", str(test), "--model", "en"))[0]
+    assert result["accuracy"] >= 0.85, result
+    assert json_lines(cli("predict", "my app keeps crashing", "--model", "en"))[0]["label"] == (
+        "app_crash"
+    )
+    # forced to the multilingual encoder alone
+    r = cli("train", str(train), "--model", "en-use", "--encoders", "use")
+    assert json_lines(r)[0]["encoders"] == ["use"]
+    # a machine without the English encoder's wheel: a clear error, at training and at loading
+    from paydesk.assistant import minilm
+
+    monkeypatch.setattr(minilm, "PACKAGE", "no_such_minilm_package")
+    r = cli("eval", str(test), "--model", "en")
+    assert r.exit_code == 2 and "needs the English sentence encoder" in r.stderr, r.output
+    r = cli("train", str(train), "--model", "x", "--encoders", "use,minilm")
+    assert r.exit_code == 2 and "not installed" in r.stderr, r.output
+    r = cli("train", str(train), "--model", "x")  # auto: the multilingual encoder alone
+    assert r.exit_code == 0 and json_lines(r)[0]["encoders"] == ["use"], r.output
 
 
 def test_damaged_model_is_a_clear_error(cli: Invoke, small_csvs: tuple[Path, Path], tmp_path: Path):

