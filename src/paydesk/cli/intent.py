@@ -16,7 +16,12 @@ import typer
 
 app = typer.Typer(no_args_is_help=True, help="Intent models: train, evaluate, try")
 
-_STAGES = {"embed": "sentence embeddings", "calibrate": "calibrating", "fit": "fitting"}
+_STAGES = {
+    "embed": "sentence embeddings",
+    "calibrate": "calibrating",
+    "fit": "fitting",
+    "mlp": "fitting the MLP head",
+}
 
 
 def _emit(data: dict[str, Any]) -> None:

@@ -16,6 +16,10 @@ nearest in embedding space vote, and `proba` mixes their vote with the linear he
 mixture raised to a power, renormalised) makes its confidence honest again: the vote of 20
 neighbours is spread over several labels when each label has only ~20 examples.
 
+A model trained on at least 2,000 examples with embeddings also gets an *MLP head* (mlp.py): a
+fifth of its probabilities is mixed into that mixture before the power. Its share is small and
+its fit costs one more pass, so the temperatures are fitted without it.
+
 A trained model is plain data — labels, vocabularies, idf and weight arrays, JSON metadata — and
 is saved as `meta.json` + `arrays.npz` (loaded with allow_pickle=False), so loading a model dir
 never executes code. Prediction is one sparse-dense product: microseconds plus the encoder.
@@ -40,13 +44,15 @@ if TYPE_CHECKING:  # training only: scikit-learn is imported when a model is fit
 
 from paydesk.assistant.intent.dataset import LabelledData, ModelFormatError
 from paydesk.assistant.intent.features import FeatureConfig, Featurizer, clip, embed
+from paydesk.assistant.intent.mlp import MIN_EXAMPLES as MLP_MIN_EXAMPLES
+from paydesk.assistant.intent.mlp import MlpHead
 from paydesk.assistant.intent.neighbours import NeighbourHead
 
 FORMAT_VERSION = 1
 __all__ = ["IntentModel", "ModelFormatError", "TrainConfig", "train"]
 DEFAULT_TEMPERATURE = 5.0  # used when the data is too small to hold a calibration slice out
 
-# (stage, done, total): stages are "embed", "calibrate", "fit"
+# (stage, done, total): stages are "embed", "calibrate", "fit", "mlp"
 TrainProgress = Callable[[str, int, int], None]
 
 
@@ -58,6 +64,7 @@ class TrainConfig:
     seed: int = 0
     screen: bool = False  # also fit the cheap sparse-only head (see module docstring)
     neighbour_weight: float = 0.5  # share of the neighbour head in `proba`; 0 = linear only
+    mlp_weight: float = 0.2  # share of the MLP head (mlp.py; large data only); 0 = none
 
 
 class IntentModel:
@@ -75,6 +82,8 @@ class IntentModel:
         neighbours: NeighbourHead | None = None,
         neighbour_weight: float = 0.0,
         neighbour_sharpen: float = 1.0,
+        mlp: MlpHead | None = None,
+        mlp_weight: float = 0.0,
     ) -> None:
         self.labels = labels
         self.featurizer = featurizer
@@ -85,6 +94,8 @@ class IntentModel:
         self.neighbours = neighbours if neighbour_weight > 0 else None
         self.neighbour_weight = float(neighbour_weight) if self.neighbours is not None else 0.0
         self.neighbour_sharpen = float(neighbour_sharpen)  # power applied to the mixture
+        self.mlp = mlp if mlp_weight > 0 else None
+        self.mlp_weight = float(mlp_weight) if self.mlp is not None else 0.0
         # (coef over the sparse features only, intercept, temperature), or None
         self.screen = (
             None
@@ -102,14 +113,17 @@ class IntentModel:
         return np.asarray(x @ self.coef) + self.intercept
 
     def proba(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
-        if self.neighbours is None:
+        if self.neighbours is None and self.mlp is None:
             return _softmax(self.scores(texts, embeddings) * self.temperature)
         if embeddings is None:
             emb = embed(clip(texts), encoders=self.featurizer.config.encoders)
         else:
             emb = embeddings
-        p = _softmax(self.scores(texts, emb) * self.temperature)
-        mixed = _mix(p, self.neighbours.proba(emb), self.neighbour_weight)
+        mixed = _softmax(self.scores(texts, emb) * self.temperature)
+        if self.neighbours is not None:
+            mixed = _mix(mixed, self.neighbours.proba(emb), self.neighbour_weight)
+        if self.mlp is not None:
+            mixed = _mix(mixed, self.mlp.proba(emb), self.mlp_weight)
         return _softmax(np.log(np.clip(mixed, 1e-300, None)) * self.neighbour_sharpen)
 
     def screen_proba(self, texts: list[str]) -> np.ndarray | None:
@@ -152,6 +166,9 @@ class IntentModel:
             arrays = {"coef": self.coef, "intercept": self.intercept, **farrays}
             if self.neighbours is not None:
                 arrays.update(self.neighbours.arrays())
+            if self.mlp is not None:
+                arrays.update(self.mlp.arrays())
+                meta["mlp_weight"] = self.mlp_weight
             if self.screen is not None:
                 arrays["screen_coef"], arrays["screen_intercept"], meta["screen_temperature"] = (
                     self.screen
@@ -198,6 +215,12 @@ class IntentModel:
                 NeighbourHead.restore(arrays, len(labels)),
                 float(meta.get("neighbour_weight", 0.0)),
                 float(meta.get("neighbour_sharpen", 1.0)),
+                MlpHead.restore(
+                    arrays,
+                    featurizer.n_features - featurizer.n_sparse_features,
+                    len(labels),
+                ),
+                float(meta.get("mlp_weight", 0.0)),
             )
         except FileNotFoundError:
             raise ModelFormatError(f"no model at {path}") from None
@@ -270,6 +293,18 @@ def train(
         progress,
         None if neighbours is None else (emb, config.neighbour_weight),
     )
+    mlp = None
+    if (
+        emb is not None
+        and config.features.embedding_weight
+        and config.mlp_weight > 0
+        and len(data) >= MLP_MIN_EXAMPLES
+    ):
+        if progress:
+            progress("mlp", 0, 1)
+        mlp = MlpHead.fit(emb, y, labels, config.seed)
+        if progress:
+            progress("mlp", 1, 1)
     screen = None
     if config.features.embedding_weight and config.screen:
         # the cheap head: the same sparse columns, without the embedding block
@@ -291,6 +326,8 @@ def train(
         neighbours,
         config.neighbour_weight,
         sharpen,
+        mlp,
+        config.mlp_weight,
     )
 
 
