@@ -31,8 +31,8 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # one CJK ideograph, or a run of other word characters (so "I", "5" and "pin" are tokens too)
 WORD_PATTERN = rf"(?u)[{_CJK}]|[^\W{_CJK}]+"
 EMBED_BATCH = 256
-ENCODERS = ("use", "minilm")
-_CJK_RE = re.compile(f"[{_CJK}]")  # known sentence encoders, see `embed`
+ENCODERS = ("use", "minilm")  # known sentence encoders, see `embed`
+_CJK_RE = re.compile(f"[{_CJK}]")
 MAX_CHARS = 1_000  # the head of a long message carries its intent; keeps features fast
 
 Progress = Callable[[int, int], None]  # (done, total)

@@ -68,15 +68,7 @@ class MlpHead:
             return None
         head = cls(arrays["mlp_w1"], arrays["mlp_b1"], arrays["mlp_w2"], arrays["mlp_b2"])
         hidden = head.w1.shape[1]
-        if (
-            head.w1.shape != (dim, hidden)
-            or head.b1.shape != (hidden,)
-            or head.w2.shape
-            != (
-                hidden,
-                n_labels,
-            )
-            or head.b2.shape != (n_labels,)
-        ):
+        shapes = [(dim, hidden), (hidden,), (hidden, n_labels), (n_labels,)]
+        if [a.shape for a in (head.w1, head.b1, head.w2, head.b2)] != shapes:
             raise ValueError("MLP arrays do not match the model")
         return head
